@@ -1,0 +1,5 @@
+"""`python -m neo` runs the `neo` command line."""
+
+from neo.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""The composition root of the HTTP app: every capability is plugged in here, in one list.
+
+`create_app(settings)` declares routes, middleware, error rendering and migrations from the
+`CAPABILITIES` list; the lifespan starts the core (migrations, keys, pools) and stops it.
+`app_from_env` is the factory uvicorn workers call (`neo start --workers N`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import Response
+
+from neo import __version__, auth
+from neo.core.errors import BadRequest, Dialects, NeoError, Renderer
+from neo.core.logging import configure_logging
+from neo.core.metrics import Metrics
+from neo.core.middleware import RequestMiddleware
+from neo.core.migrations import MigrationSource
+from neo.core.router import router as core_router
+from neo.core.runtime import CORE_MIGRATIONS, Core, start_core
+from neo.settings import Settings, load_settings
+
+log = structlog.get_logger("neo.app")
+
+# Headers the official clients send and read (spec §6).
+CORS_ALLOW_HEADERS = [
+    "apikey", "authorization", "x-client-info", "content-type", "x-supabase-api-version",
+    "accept-profile", "content-profile", "prefer", "range", "range-unit", "x-upsert",
+    "x-retry-count", "x-request-id", "cache-control", "x-metadata", "if-none-match",
+    "if-modified-since", "accept", "x-region",
+]  # fmt: skip
+CORS_EXPOSE_HEADERS = [
+    "content-range", "x-total-count", "link", "x-supabase-api-version", "proxy-status",
+    "x-request-id", "location", "preference-applied", "etag", "x-sb-error-code",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Capability:
+    """How one capability plugs into the app (its router carries its own URL prefix)."""
+
+    name: str
+    router: APIRouter
+    prefix: str = ""
+    renderer: Renderer | None = None
+    migrations: MigrationSource | None = None
+
+
+CAPABILITIES: list[Capability] = [
+    Capability("core", core_router, migrations=CORE_MIGRATIONS),
+    Capability("auth", auth.router, prefix=auth.PREFIX, renderer=auth.render_gotrue_error),
+]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The whole NEO API for one settings tree."""
+    core_settings = settings.core()
+    dialects = Dialects()
+    for cap in CAPABILITIES:
+        if cap.renderer is not None:
+            dialects.register(cap.prefix, cap.renderer)
+    sources = [cap.migrations for cap in CAPABILITIES if cap.migrations is not None]
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(core_settings.log)
+        core = await start_core(core_settings, sources, dialects, metrics=metrics)
+        app.state.core = core
+        log.info("app.started", url=core.public_url, keyset=core_settings.keys.keyset)
+        try:
+            yield
+        finally:
+            await core.close()
+
+    app = FastAPI(
+        title="NEO",
+        version=__version__,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(
+                RequestMiddleware, metrics=metrics, access_log=core_settings.log.access_log
+            ),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=core_settings.api.cors_origins,
+                allow_methods=["*"],
+                allow_headers=CORS_ALLOW_HEADERS,
+                expose_headers=CORS_EXPOSE_HEADERS,
+                max_age=86400,
+            ),
+        ],
+        exception_handlers=_exception_handlers(dialects),
+    )
+    for cap in CAPABILITIES:
+        app.include_router(cap.router)
+    return app
+
+
+def _exception_handlers(dialects: Dialects) -> dict[object, object]:
+    async def neo_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, NeoError)
+        if exc.status >= 500:
+            log.error("app.request_failed", code=exc.code, error=exc.message)
+        return dialects.render(exc, request)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()
+        ]
+        error = BadRequest("Invalid request", code="validation_failed", details=details)
+        return dialects.render(error, request)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        error = NeoError(str(exc.detail), status=exc.status_code, code=code)
+        return dialects.render(error, request)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("app.unexpected_error", path=request.url.path)
+        return dialects.render(NeoError(), request)
+
+    return {
+        NeoError: neo_error,
+        RequestValidationError: validation_error,
+        HTTPException: http_error,
+        Exception: unexpected,
+    }
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ASGI servers: settings from the environment (`NEO_*`, DATABASE_URL)."""
+    return create_app(load_settings())
+
+
+__all__ = ["CAPABILITIES", "Capability", "Core", "create_app"]

@@ -1,0 +1,51 @@
+"""FastAPI dependencies every capability uses: the core, the caller, and a transaction.
+
+`Tx` is one transaction acting as the caller (role, claims, method, path, headers), opened
+when the route is called and committed when it returns: one request = one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from neo.core.actor import Actor, RequestContext
+from neo.core.runtime import Core
+
+
+def get_core(request: Request) -> Core:
+    """The core of this app."""
+    core: Core = request.app.state.core
+    return core
+
+
+def get_actor(request: Request) -> Actor:
+    """The caller, resolved once per request by the gateway."""
+    cached = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    actor = get_core(request).gateway.resolve(request.headers, request.query_params)
+    request.state.actor = actor
+    return actor
+
+
+def request_context(request: Request) -> RequestContext:
+    """Method, path and headers as PostgREST exposes them to SQL (header names lower-case)."""
+    headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "cookie"}
+    return RequestContext(method=request.method, path=request.url.path, headers=headers)
+
+
+async def transaction_as_caller(
+    request: Request, actor: Annotated[Actor, Depends(get_actor)]
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on the API pool acting as the caller."""
+    async with get_core(request).db.transaction_as(actor, request_context(request)) as conn:
+        yield conn
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
+Tx = Annotated[asyncpg.Connection, Depends(transaction_as_caller)]

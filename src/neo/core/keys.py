@@ -1,0 +1,238 @@
+"""Key material: the legacy HS256 secret, asymmetric signing keys (JWKS), and API keys.
+
+* The legacy JWT secret signs Supabase-style `anon` / `service_role` keys and verifies HS256
+  tokens, as Supabase projects have always done.
+* Asymmetric keys (ES256 by default, with a `kid`) sign new tokens and are published at the
+  JWKS endpoint. A rotation stages a key first (published, not yet signing) so that clients
+  caching the JWKS know it before it signs; the next rotation makes it current.
+* Opaque `sb_publishable_…` / `sb_secret_…` keys are aliases of anon / service_role.
+
+Keys come from the database (per key set, created on first start) unless configured
+(`keys.jwt_secret`, `keys.jwt_keys` as JWKs, like GoTrue's JWT keys setting).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from neo.core import store
+from neo.core.errors import InvalidToken
+from neo.core.settings import KeySettings
+
+LEGACY_ISSUER = "neo"
+_KTY_ALG = {"EC": "ES256", "RSA": "RS256", "OKP": "EdDSA", "oct": "HS256"}
+_TEN_YEARS = 10 * 365 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One JWK with its algorithm and rotation status."""
+
+    kid: str
+    alg: str
+    status: str  # standby | current | previous
+    jwk: dict[str, Any]
+
+    def key(self) -> Any:
+        """The key object PyJWT signs or verifies with."""
+        return jwt.PyJWK(self.jwk, algorithm=self.alg).key
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half, as published in the JWKS."""
+        public = {k: v for k, v in self.jwk.items() if k not in {"d", "p", "q", "dp", "dq", "qi"}}
+        ops = ["verify"] if self.status != "current" else ["sign", "verify"]
+        return public | {"kid": self.kid, "alg": self.alg, "use": "sig", "key_ops": ops}
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Every key of one key set, loaded once at start."""
+
+    jwt_secret: str
+    publishable_key: str
+    secret_key: str
+    anon_key: str
+    service_key: str
+    signing_keys: tuple[SigningKey, ...]
+    issuer: str
+    accepted_issuers: frozenset[str]
+    accepted_audiences: frozenset[str]
+
+    @property
+    def current(self) -> SigningKey | None:
+        """The key that signs new tokens (None: sign with the legacy secret)."""
+        return next((k for k in self.signing_keys if k.status == "current"), None)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """Sign claims with the current asymmetric key, or HS256 when there is none."""
+        key = self.current
+        if key is None:
+            return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
+        return jwt.encode(claims, key.key(), algorithm=key.alg, headers={"kid": key.kid})
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWKS document: asymmetric keys only, never the shared secret."""
+        return {"keys": [k.public_jwk() for k in self.signing_keys if k.alg != "HS256"]}
+
+    def role_for_opaque_key(self, key: str) -> str | None:
+        """anon / service_role for this key set's opaque keys, None otherwise."""
+        if hmac.compare_digest(key, self.publishable_key):
+            return "anon"
+        if hmac.compare_digest(key, self.secret_key):
+            return "service_role"
+        return None
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Claims of a valid token; InvalidToken (with the reason) otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(_decode_reason(token, exc)) from None
+        alg, kid = header.get("alg"), header.get("kid")
+        key = self._key_for(alg, kid)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[alg], options={"verify_aud": False, "require": []}
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("JWT expired", expired=True) from None
+        except jwt.PyJWTError:
+            raise InvalidToken("JWT cryptographic operation failed") from None
+        self._check_audience_and_issuer(claims)
+        return claims
+
+    def _key_for(self, alg: Any, kid: Any) -> Any:
+        if kid is not None:
+            match = next((k for k in self.signing_keys if k.kid == kid), None)
+            if match is None:
+                raise InvalidToken("No suitable key or wrong key type")
+            if alg != match.alg:
+                raise InvalidToken("Wrong or unsupported encoding algorithm")
+            return match.key()
+        if alg == "HS256":
+            return self.jwt_secret
+        raise InvalidToken("Wrong or unsupported encoding algorithm")
+
+    def _check_audience_and_issuer(self, claims: dict[str, Any]) -> None:
+        aud = claims.get("aud")
+        if aud is not None:
+            auds = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
+            if not auds & self.accepted_audiences:
+                raise InvalidToken("JWT not in audience")
+        iss = claims.get("iss")
+        if iss is not None and iss not in self.accepted_issuers:
+            raise InvalidToken("JWT issuer not accepted")
+
+
+def _decode_reason(token: str, exc: Exception) -> str:
+    parts = token.count(".") + 1
+    if parts != 3:
+        return f"Expected 3 parts in JWT; got {parts}"
+    return "JWT cryptographic operation failed"
+
+
+def new_es256_jwk() -> dict[str, Any]:
+    """A fresh P-256 private key as a JWK."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return dict(json.loads(ECAlgorithm.to_jwk(key)))
+
+
+def configured_signing_keys(jwks: list[dict[str, Any]]) -> tuple[SigningKey, ...]:
+    """Keys given in configuration: the one with `sign` in key_ops (or the first private) signs."""
+    keys = []
+    signer = next((j for j in jwks if "sign" in (j.get("key_ops") or [])), None)
+    signer = signer or next((j for j in jwks if "d" in j or "k" in j), None)
+    for index, jwk in enumerate(jwks):
+        alg = str(jwk.get("alg") or _KTY_ALG.get(str(jwk.get("kty")), ""))
+        if not alg:
+            raise ValueError(f"keys.jwt_keys[{index}]: unknown key type {jwk.get('kty')!r}")
+        kid = str(jwk.get("kid") or f"configured-{index}")
+        status = "current" if jwk is signer else "previous"
+        key = SigningKey(kid=kid, alg=alg, status=status, jwk=dict(jwk))
+        key.key()  # fail at start, not at the first request, on a malformed key
+        keys.append(key)
+    return tuple(keys)
+
+
+async def load_keyring(
+    conn: asyncpg.Connection, settings: KeySettings, *, public_url: str
+) -> KeyRing:
+    """Read (creating on first use) the key set's keys; configuration wins over stored keys."""
+    async with conn.transaction():
+        await store.lock_keyset(conn, settings.keyset)
+        stored = await _ensure_secrets(conn, settings.keyset)
+        if settings.jwt_keys:
+            signing = configured_signing_keys(settings.jwt_keys)
+        else:
+            signing = await _ensure_signing_keys(conn, settings.keyset)
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else stored["jwt_secret"]
+    iat = int(stored["legacy_keys_iat"])
+    issuer = settings.issuer or f"{public_url.rstrip('/')}/auth/v1"
+    return KeyRing(
+        jwt_secret=secret,
+        publishable_key=stored["publishable_key"],
+        secret_key=stored["secret_key"],
+        anon_key=_legacy_key(secret, "anon", settings.keyset, iat),
+        service_key=_legacy_key(secret, "service_role", settings.keyset, iat),
+        signing_keys=signing,
+        issuer=issuer,
+        accepted_issuers=frozenset({issuer, LEGACY_ISSUER, *settings.accepted_issuers}),
+        accepted_audiences=frozenset(settings.accepted_audiences),
+    )
+
+
+def _legacy_key(secret: str, role: str, keyset: str, iat: int) -> str:
+    claims = {"iss": LEGACY_ISSUER, "ref": keyset, "role": role, "iat": iat, "exp": iat + _TEN_YEARS}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def _ensure_secrets(conn: asyncpg.Connection, keyset: str) -> dict[str, str]:
+    wanted = {
+        "jwt_secret": lambda: secrets.token_urlsafe(48),
+        "publishable_key": lambda: "sb_publishable_" + secrets.token_urlsafe(24),
+        "secret_key": lambda: "sb_secret_" + secrets.token_urlsafe(32),
+        "legacy_keys_iat": lambda: str(int(time.time())),
+    }
+    stored = await store.select_secrets(conn, keyset)
+    for name, make in wanted.items():
+        if name not in stored:
+            await store.insert_secret(conn, keyset, name, make())
+    return await store.select_secrets(conn, keyset)
+
+
+async def _ensure_signing_keys(conn: asyncpg.Connection, keyset: str) -> tuple[SigningKey, ...]:
+    rows = await store.select_signing_keys(conn, keyset)
+    if not any(r["status"] == "current" for r in rows):
+        await store.insert_signing_key(
+            conn, keyset, kid=str(uuid.uuid4()), alg="ES256", status="current", jwk=new_es256_jwk()
+        )
+        rows = await store.select_signing_keys(conn, keyset)
+    return tuple(
+        SigningKey(kid=r["kid"], alg=r["alg"], status=r["status"], jwk=r["private_jwk"])
+        for r in rows
+    )
+
+
+async def rotate_keys(conn: asyncpg.Connection, keyset: str) -> str:
+    """Promote the staged key (if any) to current, then stage a new one; the new standby kid."""
+    async with conn.transaction():
+        await store.lock_keyset(conn, keyset)
+        if any(r["status"] == "standby" for r in await store.select_signing_keys(conn, keyset)):
+            await store.retire_current_key(conn, keyset)
+            await store.activate_standby_key(conn, keyset)
+        kid = str(uuid.uuid4())
+        await store.insert_signing_key(
+            conn, keyset, kid=kid, alg="ES256", status="standby", jwk=new_es256_jwk()
+        )
+    return kid

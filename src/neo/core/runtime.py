@@ -1,0 +1,124 @@
+"""The core's running state: database pools, keys, gateway and metrics of one process.
+
+`start_core` is called from the app's lifespan: it migrates the database (under the advisory
+lock), prepares the `authenticator` login, loads the key set, and opens the pools. Nothing
+here is a module-level singleton; the `Core` object travels on `app.state.core`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import asyncpg
+
+from neo.core import store
+from neo.core.db import Database
+from neo.core.errors import Dialects
+from neo.core.gateway import Gateway
+from neo.core.keys import KeyRing, load_keyring
+from neo.core.metrics import Metrics
+from neo.core.migrations import MigrationSource, apply_migrations, pending_migrations
+from neo.core.settings import CoreSettings
+
+CORE_MIGRATIONS = MigrationSource("core", Path(__file__).with_name("migrations"))
+
+
+class NotConfigured(RuntimeError):
+    """The app was created without a database URL (use `neo start`, or set DATABASE_URL)."""
+
+
+@dataclass
+class Core:
+    """What every capability receives from the core at start."""
+
+    settings: CoreSettings
+    db: Database
+    keys: KeyRing
+    gateway: Gateway
+    metrics: Metrics
+    dialects: Dialects
+    migration_sources: list[MigrationSource] = field(default_factory=list)
+
+    @property
+    def public_url(self) -> str:
+        return public_url(self.settings)
+
+    async def ready(self) -> list[str]:
+        """Problems that make this process not ready (empty list: ready)."""
+        try:
+            async with self.db.admin.acquire(timeout=2) as conn:
+                await store.ping(conn)
+                pending = await pending_migrations(conn, self.migration_sources)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            return [f"database unreachable: {type(exc).__name__}"]
+        return [f"migration pending: {m.label}" for m in pending]
+
+    async def close(self) -> None:
+        """Close the pools."""
+        await self.db.close()
+
+
+def public_url(settings: CoreSettings) -> str:
+    """The base URL clients use."""
+    return settings.api.public_url or f"http://{settings.api.host}:{settings.api.port}"
+
+
+def admin_url(settings: CoreSettings) -> str:
+    """The owner connection URL; NotConfigured when none was given."""
+    if settings.db.url is None:
+        raise NotConfigured("no database URL: run `neo start`, or set DATABASE_URL")
+    return settings.db.url.get_secret_value()
+
+
+async def prepare_database(conn: asyncpg.Connection, sources: list[MigrationSource]) -> str:
+    """Apply migrations and (re)set the `authenticator` password; return that password."""
+    await apply_migrations(conn, sources)
+    await store.insert_secret(
+        conn, store.CLUSTER_SCOPE, "authenticator_password", secrets.token_urlsafe(32)
+    )
+    password = (await store.select_secrets(conn, store.CLUSTER_SCOPE))["authenticator_password"]
+    await store.set_authenticator_password(conn, password)
+    return password
+
+
+def authenticator_url(owner_url: str, password: str) -> str:
+    """The owner URL with the user and password replaced by authenticator's."""
+    parts = urlsplit(owner_url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"authenticator:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+async def start_core(
+    settings: CoreSettings,
+    sources: list[MigrationSource],
+    dialects: Dialects,
+    *,
+    metrics: Metrics,
+) -> Core:
+    """Migrate, load keys, open pools: everything a request will need."""
+    owner = admin_url(settings)
+    conn = await asyncpg.connect(owner)
+    try:
+        password = await prepare_database(conn, sources)
+        keys = await load_keyring(conn, settings.keys, public_url=public_url(settings))
+    finally:
+        await conn.close()
+    api = settings.db.api_url.get_secret_value() if settings.db.api_url else None
+    db = await Database.connect(
+        owner,
+        api or authenticator_url(owner, password),
+        workers=settings.api.workers,
+        pool_max=settings.db.pool_max,
+        search_path=settings.db.exposed_search_path,
+    )
+    metrics.watch_pools(
+        lambda: {
+            "admin": (db.admin.get_size(), db.admin.get_idle_size()),
+            "api": (db.api.get_size(), db.api.get_idle_size()),
+        }
+    )
+    return Core(settings, db, keys, Gateway(keys, settings.gateway), metrics, dialects, sources)
