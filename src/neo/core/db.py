@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from neo.core.actor import Actor, RequestContext
+from neo.core.errors import UnknownRole
 
 # PostgREST's transaction-local settings, set in one round trip (spec §2.11).
 _ACT_AS = """
@@ -94,15 +95,18 @@ class Database:
         """One transaction on the API pool acting as `actor`, with PostgREST's settings."""
         request = request or RequestContext()
         async with self.api.acquire() as conn, conn.transaction(readonly=readonly):
-            await conn.execute(
-                _ACT_AS,
-                actor.role,
-                json.dumps(actor.claims, separators=(",", ":")),
-                request.method,
-                request.path,
-                json.dumps(request.headers, separators=(",", ":")),
-                self.search_path,
-            )
+            try:
+                await conn.execute(
+                    _ACT_AS,
+                    actor.role,
+                    json.dumps(actor.claims, separators=(",", ":")),
+                    request.method,
+                    request.path,
+                    json.dumps(request.headers, separators=(",", ":")),
+                    self.search_path,
+                )
+            except (asyncpg.InvalidParameterValueError, asyncpg.InsufficientPrivilegeError):
+                raise UnknownRole(actor.role) from None
             yield conn
 
 

@@ -78,6 +78,16 @@ class InvalidToken(Unauthorized):
         self.expired = expired
 
 
+class UnknownRole(Unauthorized):
+    """A verified token names a role the database does not have (PostgreSQL 22023)."""
+
+    code = "unknown_role"
+
+    def __init__(self, role: str) -> None:
+        super().__init__(f'role "{role}" does not exist')
+        self.role = role
+
+
 class InvalidApiKey(Unauthorized):
     """The `apikey` matched no key of this instance."""
 
