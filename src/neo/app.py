@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -87,9 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         middleware=[
-            Middleware(
-                RequestMiddleware, metrics=metrics, access_log=core_settings.log.access_log
-            ),
+            Middleware(RequestMiddleware, metrics=metrics, access_log=core_settings.log.access_log),
             Middleware(
                 CORSMiddleware,
                 allow_origins=core_settings.api.cors_origins,
@@ -106,7 +105,10 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _exception_handlers(dialects: Dialects) -> dict[object, object]:
+Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+
+def _exception_handlers(dialects: Dialects) -> dict[int | type[Exception], Handler]:
     async def neo_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NeoError)
         if exc.status >= 500:
@@ -115,9 +117,7 @@ def _exception_handlers(dialects: Dialects) -> dict[object, object]:
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()
-        ]
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
         error = BadRequest("Invalid request", code="validation_failed", details=details)
         return dialects.render(error, request)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from neo.core.settings import (
@@ -78,8 +78,8 @@ class Settings(BaseSettings):
         )
 
 
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+def _secret(value: SecretStr | str | None) -> str | None:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def unknown_env_keys(environ: Mapping[str, str]) -> list[str]:

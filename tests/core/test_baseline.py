@@ -39,21 +39,25 @@ async def test_authenticator_can_switch_to_each_api_role_only(conn: asyncpg.Conn
 
 
 async def test_supabase_schemas_and_publication_exist(conn: asyncpg.Connection) -> None:
-    schemas = {
-        r["nspname"]
-        for r in await conn.fetch("select nspname from pg_namespace")
-    }
+    schemas = {r["nspname"] for r in await conn.fetch("select nspname from pg_namespace")}
     assert {"auth", "storage", "realtime", "extensions", "neo_core"} <= schemas
-    assert await conn.fetchval(
-        "select count(*) from pg_publication where pubname = 'supabase_realtime'"
-    ) == 1
+    assert (
+        await conn.fetchval(
+            "select count(*) from pg_publication where pubname = 'supabase_realtime'"
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
     ("claims", "expected"),
     [
         (
-            {"sub": "5f0c2a8e-3b7e-4a86-9d2c-0a4c6f1e2b3d", "role": "authenticated", "email": "a@b.c"},
+            {
+                "sub": "5f0c2a8e-3b7e-4a86-9d2c-0a4c6f1e2b3d",
+                "role": "authenticated",
+                "email": "a@b.c",
+            },
             ("5f0c2a8e-3b7e-4a86-9d2c-0a4c6f1e2b3d", "authenticated", "a@b.c"),
         ),
         ({"role": "anon"}, (None, "anon", None)),
@@ -64,12 +68,8 @@ async def test_auth_functions_read_request_jwt_claims(
     conn: asyncpg.Connection, claims: dict, expected: tuple
 ) -> None:
     async with conn.transaction():
-        await conn.execute(
-            "select set_config('request.jwt.claims', $1, true)", json.dumps(claims)
-        )
-        row = await conn.fetchrow(
-            "select auth.uid()::text, auth.role(), auth.email(), auth.jwt()"
-        )
+        await conn.execute("select set_config('request.jwt.claims', $1, true)", json.dumps(claims))
+        row = await conn.fetchrow("select auth.uid()::text, auth.role(), auth.email(), auth.jwt()")
     assert (row[0], row[1], row[2]) == expected
     assert json.loads(row[3]) == claims
 
@@ -77,14 +77,20 @@ async def test_auth_functions_read_request_jwt_claims(
 async def test_auth_uid_prefers_the_legacy_single_claim_setting(conn: asyncpg.Connection) -> None:
     async with conn.transaction():
         await conn.execute(
-            "select set_config('request.jwt.claim.sub', '11111111-1111-1111-1111-111111111111', true),"
-            " set_config('request.jwt.claims', '{\"sub\": \"22222222-2222-2222-2222-222222222222\"}', true)"
+            "select set_config('request.jwt.claim.sub', $1, true),"
+            " set_config('request.jwt.claims', $2, true)",
+            "11111111-1111-1111-1111-111111111111",
+            '{"sub": "22222222-2222-2222-2222-222222222222"}',
         )
-        assert str(await conn.fetchval("select auth.uid()")) == "11111111-1111-1111-1111-111111111111"
+        assert (
+            str(await conn.fetchval("select auth.uid()")) == "11111111-1111-1111-1111-111111111111"
+        )
 
 
 async def test_uuid_generate_v4_is_available(conn: asyncpg.Connection) -> None:
-    first, second = await conn.fetchval("select array[extensions.uuid_generate_v4(), extensions.uuid_generate_v4()]")
+    first, second = await conn.fetchval(
+        "select array[extensions.uuid_generate_v4(), extensions.uuid_generate_v4()]"
+    )
     assert first != second
     assert first.version == 4
 

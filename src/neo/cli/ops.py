@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def migrate(settings: Settings, sources: list[MigrationSource], console: Console
     console.print(f"{len(applied)} migration(s) applied; the database is up to date.")
 
 
-def keys(settings: Settings, sources: list[MigrationSource], console: Console, rotate: bool) -> None:
+def keys(
+    settings: Settings, sources: list[MigrationSource], console: Console, rotate: bool
+) -> None:
     """Show the key set; with `rotate`, promote the staged key and stage a new one."""
     core = settings.core()
 
@@ -64,12 +67,13 @@ def keys(settings: Settings, sources: list[MigrationSource], console: Console, r
 
     with owner_url(core) as url:
         ring = asyncio.run(_with_conn(url, work))
-    table = Table(title=f"key set {core.keys.keyset!r}", show_header=False, title_justify="left")
-    for name in ("anon_key", "service_key", "publishable_key", "secret_key"):
-        table.add_row(name, getattr(ring, name))
-    for key in ring.signing_keys:
-        table.add_row(f"{key.alg} {key.status}", key.kid)
-    console.print(table)
+    # Plain lines, not a table: a table cuts keys to the terminal's width, lines keep them whole.
+    names = ("anon_key", "service_key", "publishable_key", "secret_key")
+    rows = [(name, str(getattr(ring, name))) for name in names]
+    rows += [(f"{key.alg} {key.status}", key.kid) for key in ring.signing_keys]
+    console.print(f"key set {core.keys.keyset!r}")
+    for name, value in rows:
+        console.print(f"  {name:<16} {value}", soft_wrap=True, markup=False, highlight=False)
     if rotate:
         console.print("Running NEO processes pick up the change when restarted.", style="dim")
 
@@ -80,6 +84,8 @@ def status(settings: Settings, sources: list[MigrationSource], console: Console)
     table = Table(show_header=False, title="NEO status", title_justify="left")
     table.add_row("data dir", str(core.data_dir))
     state = _read_state(core.data_dir)
+    if state and not _alive(state["pid"]):
+        state = None  # left behind by a `neo start` that was killed
     table.add_row("neo process", f"pid {state['pid']}" if state else "not running")
     if core.db.url is None:
         pid = embedded_server(core).running_pid()
@@ -96,6 +102,16 @@ def status(settings: Settings, sources: list[MigrationSource], console: Console)
         up = False
     console.print(table)
     return up
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_state(data_dir: Path) -> dict[str, Any] | None:
@@ -121,7 +137,9 @@ def check(settings: Settings, console: Console) -> bool:
         table.add_column(column)
     table.add_row("configuration", "ok", f"key set {core.keys.keyset!r}, data dir {core.data_dir}")
     table.add_row("postgres", "ok" if ok else "FAIL", f"{facts['version']} (needs >= 15)")
-    table.add_row("superuser", "ok" if facts["is_superuser"] else "warn", "roles and RLS bypass need it")
+    table.add_row(
+        "superuser", "ok" if facts["is_superuser"] else "warn", "roles and RLS bypass need it"
+    )
     table.add_row("wal_level", "ok" if facts["wal_level"] == "logical" else "warn",
                   f"{facts['wal_level']} (realtime needs logical)")  # fmt: skip
     missing = [e for e in EXPECTED_EXTENSIONS if e not in extensions]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
+import multiprocessing
 import os
 import signal
 from collections.abc import Iterator
@@ -17,9 +19,10 @@ from pathlib import Path
 
 import asyncpg
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 
-from neo.app import create_app
+from neo.app import app_from_env, create_app
 from neo.cli.database import embedded_server
 from neo.cli.summary import print_summary
 from neo.core.keys import KeyRing, load_keyring
@@ -28,6 +31,8 @@ from neo.core.postgres import EmbeddedPostgres
 from neo.core.runtime import prepare_database, public_url
 from neo.kit.net import port_is_free
 from neo.settings import Settings
+
+_PR_SET_PDEATHSIG = 1
 
 
 class StartError(RuntimeError):
@@ -95,7 +100,9 @@ def run(settings: Settings, sources: list[MigrationSource], console: Console) ->
             server.stop()
 
 
-def _serve(settings: Settings, *, db_url: str, shown_url: str, keys: KeyRing, console: Console) -> None:
+def _serve(
+    settings: Settings, *, db_url: str, shown_url: str, keys: KeyRing, console: Console
+) -> None:
     core = settings.core()
     api_url = public_url(core)
     state = _state_file(settings)
@@ -112,10 +119,23 @@ def _serve(settings: Settings, *, db_url: str, shown_url: str, keys: KeyRing, co
     common = {"host": core.api.host, "port": core.api.port, "log_config": None, "access_log": False}
     if core.api.workers > 1:
         _worker_env(settings, db_url)
-        uvicorn.run("neo.app:app_from_env", factory=True, workers=core.api.workers, **common)
+        uvicorn.run("neo.cli.start:worker_app", factory=True, workers=core.api.workers, **common)
         return
     config = uvicorn.Config(create_app(settings), lifespan="on", **common)
     asyncio.run(_Server(config).serve())
+
+
+def worker_app() -> FastAPI:
+    """The app of one `--workers` process, stopped (SIGTERM) when `neo start` dies.
+
+    uvicorn's workers would otherwise outlive a killed `neo start` and keep the port.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid != os.getppid():
+        os.kill(os.getpid(), signal.SIGTERM)  # the parent died before prctl took effect
+    return app_from_env()
 
 
 class _Server(uvicorn.Server):

@@ -16,8 +16,10 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from neo.core.actor import Actor, RequestContext
 from neo.core.errors import UnknownRole
@@ -31,6 +33,8 @@ select set_config('role', $1, true),
        set_config('request.headers', $5, true),
        set_config('search_path', $6, true)
 """
+# What store functions accept: a plain connection or one borrowed from a pool.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 RESERVED_CONNECTIONS = 10  # kept free for psql, migrations of other instances, replication
 
 
@@ -83,7 +87,7 @@ class Database:
         await self.admin.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """One transaction on the admin pool (NEO's own bookkeeping)."""
         async with self.admin.acquire() as conn, conn.transaction():
             yield conn
@@ -91,7 +95,7 @@ class Database:
     @asynccontextmanager
     async def transaction_as(
         self, actor: Actor, request: RequestContext | None = None, *, readonly: bool = False
-    ) -> AsyncIterator[asyncpg.Connection]:
+    ) -> AsyncIterator[Connection]:
         """One transaction on the API pool acting as `actor`, with PostgREST's settings."""
         request = request or RequestContext()
         async with self.api.acquire() as conn, conn.transaction(readonly=readonly):

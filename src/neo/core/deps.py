@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, Request
 
 from neo.core.actor import Actor, RequestContext
+from neo.core.db import Connection
 from neo.core.runtime import Core
 
 
@@ -40,7 +40,7 @@ def request_context(request: Request) -> RequestContext:
 
 async def transaction_as_caller(
     request: Request, actor: Annotated[Actor, Depends(get_actor)]
-) -> AsyncIterator[asyncpg.Connection]:
+) -> AsyncIterator[Connection]:
     """A transaction on the API pool acting as the caller."""
     async with get_core(request).db.transaction_as(actor, request_context(request)) as conn:
         yield conn
@@ -48,4 +48,4 @@ async def transaction_as_caller(
 
 CoreDep = Annotated[Core, Depends(get_core)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
-Tx = Annotated[asyncpg.Connection, Depends(transaction_as_caller)]
+Tx = Annotated[Connection, Depends(transaction_as_caller)]

@@ -16,12 +16,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from neo.core.actor import Actor
+from neo.core.actor import Actor, Credential
 from neo.core.errors import InvalidApiKey, InvalidToken, MissingApiKey
 from neo.core.keys import KeyRing
 from neo.core.settings import GatewaySettings
 
-_KEY_CREDENTIAL = {"anon": "anon_key", "service_role": "service_key"}
+_KEY_CREDENTIAL: dict[str, Credential] = {"anon": "anon_key", "service_role": "service_key"}
 
 
 class Gateway:

@@ -18,15 +18,16 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from neo.core import store
+from neo.core.db import Connection
 from neo.core.errors import InvalidToken
 from neo.core.settings import KeySettings
 
@@ -99,7 +100,7 @@ class KeyRing:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidToken(_decode_reason(token, exc)) from None
-        alg, kid = header.get("alg"), header.get("kid")
+        alg, kid = str(header.get("alg")), header.get("kid")
         key = self._key_for(alg, kid)
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -165,9 +166,7 @@ def configured_signing_keys(jwks: list[dict[str, Any]]) -> tuple[SigningKey, ...
     return tuple(keys)
 
 
-async def load_keyring(
-    conn: asyncpg.Connection, settings: KeySettings, *, public_url: str
-) -> KeyRing:
+async def load_keyring(conn: Connection, settings: KeySettings, *, public_url: str) -> KeyRing:
     """Read (creating on first use) the key set's keys; configuration wins over stored keys."""
     async with conn.transaction():
         await store.lock_keyset(conn, settings.keyset)
@@ -193,12 +192,18 @@ async def load_keyring(
 
 
 def _legacy_key(secret: str, role: str, keyset: str, iat: int) -> str:
-    claims = {"iss": LEGACY_ISSUER, "ref": keyset, "role": role, "iat": iat, "exp": iat + _TEN_YEARS}
+    claims = {
+        "iss": LEGACY_ISSUER,
+        "ref": keyset,
+        "role": role,
+        "iat": iat,
+        "exp": iat + _TEN_YEARS,
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-async def _ensure_secrets(conn: asyncpg.Connection, keyset: str) -> dict[str, str]:
-    wanted = {
+async def _ensure_secrets(conn: Connection, keyset: str) -> dict[str, str]:
+    wanted: dict[str, Callable[[], str]] = {
         "jwt_secret": lambda: secrets.token_urlsafe(48),
         "publishable_key": lambda: "sb_publishable_" + secrets.token_urlsafe(24),
         "secret_key": lambda: "sb_secret_" + secrets.token_urlsafe(32),
@@ -211,7 +216,7 @@ async def _ensure_secrets(conn: asyncpg.Connection, keyset: str) -> dict[str, st
     return await store.select_secrets(conn, keyset)
 
 
-async def _ensure_signing_keys(conn: asyncpg.Connection, keyset: str) -> tuple[SigningKey, ...]:
+async def _ensure_signing_keys(conn: Connection, keyset: str) -> tuple[SigningKey, ...]:
     rows = await store.select_signing_keys(conn, keyset)
     if not any(r["status"] == "current" for r in rows):
         await store.insert_signing_key(
@@ -224,7 +229,7 @@ async def _ensure_signing_keys(conn: asyncpg.Connection, keyset: str) -> tuple[S
     )
 
 
-async def rotate_keys(conn: asyncpg.Connection, keyset: str) -> str:
+async def rotate_keys(conn: Connection, keyset: str) -> str:
     """Promote the staged key (if any) to current, then stage a new one; the new standby kid."""
     async with conn.transaction():
         await store.lock_keyset(conn, keyset)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import asyncpg
 
+from neo.core.db import Connection
+
 LOCK_KEY = 0x4E454F5F4D494752  # "NEO_MIGR"
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _BOOTSTRAP = """
@@ -76,7 +78,7 @@ class MigrationSource:
         return found
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[tuple[str, int], str]:
+async def _applied(conn: Connection) -> dict[tuple[str, int], str]:
     exists = await conn.fetchval("select to_regclass('neo_core.migrations') is not null")
     if not exists:
         return {}
@@ -84,7 +86,9 @@ async def _applied(conn: asyncpg.Connection) -> dict[tuple[str, int], str]:
     return {(r["capability"], r["version"]): r["checksum"] for r in rows}
 
 
-def _pending(sources: list[MigrationSource], applied: dict[tuple[str, int], str]) -> list[Migration]:
+def _pending(
+    sources: list[MigrationSource], applied: dict[tuple[str, int], str]
+) -> list[Migration]:
     pending = []
     for source in sources:
         for migration in source.migrations():
@@ -96,16 +100,12 @@ def _pending(sources: list[MigrationSource], applied: dict[tuple[str, int], str]
     return pending
 
 
-async def pending_migrations(
-    conn: asyncpg.Connection, sources: list[MigrationSource]
-) -> list[Migration]:
+async def pending_migrations(conn: Connection, sources: list[MigrationSource]) -> list[Migration]:
     """Migrations not yet applied to this database (no lock taken)."""
     return _pending(sources, await _applied(conn))
 
 
-async def apply_migrations(
-    conn: asyncpg.Connection, sources: list[MigrationSource]
-) -> list[Migration]:
+async def apply_migrations(conn: Connection, sources: list[MigrationSource]) -> list[Migration]:
     """Apply every pending migration under the advisory lock; return those applied now."""
     await conn.execute("select pg_advisory_lock($1)", LOCK_KEY)
     try:

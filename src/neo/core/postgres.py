@@ -22,6 +22,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from neo.kit.net import port_is_free
@@ -193,7 +194,7 @@ class EmbeddedPostgres:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - must run in the child before exec
+            preexec_fn=_die_with_parent,  # runs in the child before exec
             start_new_session=True,  # Ctrl-C reaches NEO only; NEO stops the server cleanly
             **self._as_user(),
         )
@@ -212,7 +213,9 @@ class EmbeddedPostgres:
                     return
             time.sleep(0.01)
         self.stop()
-        raise PostgresError(f"PostgreSQL did not become ready in {timeout:.0f}s:\n{self.log_tail()}")
+        raise PostgresError(
+            f"PostgreSQL did not become ready in {timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def stop(self, *, timeout: float = 15.0) -> None:
         """Fast shutdown (SIGINT); SIGQUIT then SIGKILL if it does not finish in time."""
@@ -256,7 +259,7 @@ class EmbeddedPostgres:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _as_user(self) -> dict[str, int]:
+    def _as_user(self) -> dict[str, Any]:
         if self._user is None:
             return {}
         return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
@@ -279,7 +282,14 @@ def _server_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
             check=True,
             capture_output=True,
         )

@@ -10,7 +10,9 @@ SECRET_KEYS = re.compile(
     r"(pass(word)?|secret|token|apikey|api_key|authorization|cookie|jwt|private|credential)",
     re.IGNORECASE,
 )
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@", re.I)
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@", re.I
+)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _OPAQUE_KEY = re.compile(r"\b(sb_(publishable|secret)_|neo_sk_)[A-Za-z0-9_-]+")
 MASK = "[redacted]"

@@ -1,0 +1,117 @@
+"""Transactions acting as a caller: RLS policies see the caller exactly as under PostgREST."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+
+from neo.core.actor import Actor, RequestContext
+from neo.core.db import Database
+from neo.core.errors import UnknownRole
+
+ALICE = str(uuid.uuid4())
+BOB = str(uuid.uuid4())
+
+
+def user(uid: str) -> Actor:
+    return Actor(
+        role="authenticated", claims={"sub": uid, "role": "authenticated"}, credential="jwt"
+    )
+
+
+@pytest.fixture(scope="module")
+async def db(app: FastAPI, database_url: str) -> Database:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            """
+            create table if not exists public.notes (
+                id serial primary key, owner uuid not null, body text not null);
+            alter table public.notes enable row level security;
+            drop policy if exists own_notes on public.notes;
+            create policy own_notes on public.notes
+                using (auth.uid() = owner) with check (auth.uid() = owner);
+            truncate public.notes;
+            """
+        )
+        await conn.execute(
+            "insert into public.notes (owner, body)"
+            " values ($1, 'alice 1'), ($1, 'alice 2'), ($2, 'bob 1')",
+            uuid.UUID(ALICE),
+            uuid.UUID(BOB),
+        )
+    finally:
+        await conn.close()
+    return app.state.core.db
+
+
+async def bodies(db: Database, actor: Actor) -> list[str]:
+    async with db.transaction_as(actor) as conn:
+        return [r["body"] for r in await conn.fetch("select body from public.notes order by id")]
+
+
+async def test_policy_using_auth_uid_sees_only_the_callers_rows(db: Database) -> None:
+    assert await bodies(db, user(ALICE)) == ["alice 1", "alice 2"]
+    assert await bodies(db, user(BOB)) == ["bob 1"]
+
+
+async def test_anon_sees_nothing_and_service_role_bypasses_rls(db: Database) -> None:
+    assert await bodies(db, Actor.anonymous()) == []
+    service = Actor(role="service_role", claims={"role": "service_role"}, credential="service_key")
+    assert await bodies(db, service) == ["alice 1", "alice 2", "bob 1"]
+
+
+async def test_writes_are_checked_against_the_policy(db: Database) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with db.transaction_as(user(ALICE)) as conn:
+            await conn.execute(
+                "insert into public.notes (owner, body) values ($1, 'forged')", uuid.UUID(BOB)
+            )
+
+
+async def test_request_settings_are_those_postgrest_sets(db: Database) -> None:
+    request = RequestContext(method="PATCH", path="/rest/v1/notes", headers={"x-client-info": "t"})
+    async with db.transaction_as(user(ALICE), request) as conn:
+        row = await conn.fetchrow(
+            "select current_user, current_setting('request.method'),"
+            " current_setting('request.path'), current_setting('request.headers'),"
+            " current_setting('request.jwt.claims'), current_setting('search_path')"
+        )
+    assert row[0] == "authenticated"
+    assert (row[1], row[2]) == ("PATCH", "/rest/v1/notes")
+    assert json.loads(row[3]) == {"x-client-info": "t"}
+    assert json.loads(row[4]) == {"sub": ALICE, "role": "authenticated"}
+    assert row[5] == '"public", "extensions"'
+
+
+async def test_settings_do_not_leak_into_the_next_transaction(db: Database) -> None:
+    async with db.transaction_as(user(ALICE)):
+        pass
+    async with db.api.acquire() as conn:
+        row = await conn.fetchrow(
+            "select current_user, current_setting('request.jwt.claims', true)"
+        )
+    assert row[0] == "authenticator"
+    assert row[1] in (None, "")
+
+
+async def test_reset_role_falls_back_to_authenticator_not_the_owner(db: Database) -> None:
+    async with db.transaction_as(user(ALICE)) as conn:
+        await conn.execute("reset role")
+        assert await conn.fetchval("select current_user") == "authenticator"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with conn.transaction():  # savepoint: keep the outer transaction usable
+                await conn.fetch("select * from neo_core.secrets")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with conn.transaction():
+                await conn.execute("set role postgres")
+
+
+async def test_unknown_role_is_reported_as_such(db: Database) -> None:
+    with pytest.raises(UnknownRole):
+        async with db.transaction_as(Actor(role="ghost", claims={"role": "ghost"})):
+            pass
