@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from neo.settings import Settings
 from tests.support.databases import clone_database, create_template, drop_database, test_server
-from tests.support.servers import asgi_client, running_app
+from tests.support.servers import asgi_client, live_server, running_app
 
 # Supabase's local-dev secret: the demo anon/service keys every client test suite uses verify
 # with it (spec §0.3).
@@ -85,3 +85,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client calling the app in-process."""
     async with asgi_client(app) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def server_url(make_settings: Callable[..., Settings]) -> Iterator[str]:
+    """A real uvicorn serving the module's database on a free loopback port."""
+    with live_server(make_settings()) as url:
+        yield url

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,11 @@ CORS_EXPOSE_HEADERS = [
 ]  # fmt: skip
 
 
+# A capability's start hook: given the core and its settings section, an async context
+# manager yielding the capability's state (kept on `app.state.<name>`) for the app's lifetime.
+StartHook = Callable[[Core, Any], AbstractAsyncContextManager[Any]]
+
+
 @dataclass(frozen=True)
 class Capability:
     """How one capability plugs into the app (its router carries its own URL prefix)."""
@@ -54,6 +59,8 @@ class Capability:
     prefix: str = ""
     renderer: Renderer | None = None
     migrations: MigrationSource | None = None
+    start: StartHook | None = None
+    section: str | None = None  # the root settings field handed to `start`
 
 
 CAPABILITIES: list[Capability] = [
@@ -77,9 +84,15 @@ def create_app(settings: Settings) -> FastAPI:
         configure_logging(core_settings.log)
         core = await start_core(core_settings, sources, dialects, metrics=metrics)
         app.state.core = core
-        log.info("app.started", url=core.public_url, keyset=core_settings.keys.keyset)
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for cap in CAPABILITIES:
+                    if cap.start is not None:
+                        section = getattr(settings, cap.section) if cap.section else None
+                        state = await stack.enter_async_context(cap.start(core, section))
+                        setattr(app.state, cap.name, state)
+                log.info("app.started", url=core.public_url, keyset=core_settings.keys.keyset)
+                yield
         finally:
             await core.close()
 
