@@ -236,7 +236,7 @@ def configured_jwks(signer: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """An RS256, an EdDSA and an HS256 private JWK (kids rsa-1, ed-1, hs-1); `signer` signs."""
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ed_key = ed25519.Ed25519PrivateKey.generate()
-    hs_key = secrets.token_bytes(32)
+    hs_key = secrets.token_bytes(64)
     jwks = [
         RSAAlgorithm.to_jwk(rsa_key, as_dict=True) | {"kid": "rsa-1", "alg": "RS256"},
         OKPAlgorithm.to_jwk(ed_key, as_dict=True) | {"kid": "ed-1"},

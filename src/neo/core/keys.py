@@ -34,6 +34,7 @@ from neo.core.settings import KeySettings
 LEGACY_ISSUER = "neo"
 _KTY_ALG = {"EC": "ES256", "RSA": "RS256", "OKP": "EdDSA", "oct": "HS256"}
 _TEN_YEARS = 10 * 365 * 24 * 3600
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,14 @@ class SigningKey:
         """The key object PyJWT signs or verifies with."""
         return jwt.PyJWK(self.jwk, algorithm=self.alg).key
 
+    def verifying_key(self) -> Any:
+        """The key PyJWT verifies with: the public half of a private key (RSA needs it)."""
+        key = self.key()
+        return key.public_key() if hasattr(key, "public_key") else key
+
     def public_jwk(self) -> dict[str, Any]:
         """The public half, as published in the JWKS."""
-        public = {k: v for k, v in self.jwk.items() if k not in {"d", "p", "q", "dp", "dq", "qi"}}
+        public = {k: v for k, v in self.jwk.items() if k not in _PRIVATE_JWK_MEMBERS}
         ops = ["verify"] if self.status != "current" else ["sign", "verify"]
         return public | {"kid": self.kid, "alg": self.alg, "use": "sig", "key_ops": ops}
 
@@ -84,7 +90,8 @@ class KeyRing:
 
     def jwks(self) -> dict[str, Any]:
         """The public JWKS document: asymmetric keys only, never the shared secret."""
-        return {"keys": [k.public_jwk() for k in self.signing_keys if k.alg != "HS256"]}
+        public = [k for k in self.signing_keys if k.jwk.get("kty") != "oct"]
+        return {"keys": [k.public_jwk() for k in public]}
 
     def role_for_opaque_key(self, key: str) -> str | None:
         """anon / service_role for this key set's opaque keys, None otherwise."""
@@ -120,7 +127,7 @@ class KeyRing:
                 raise InvalidToken("No suitable key or wrong key type")
             if alg != match.alg:
                 raise InvalidToken("Wrong or unsupported encoding algorithm")
-            return match.key()
+            return match.verifying_key()
         if alg == "HS256":
             return self.jwt_secret
         raise InvalidToken("Wrong or unsupported encoding algorithm")
@@ -161,7 +168,11 @@ def configured_signing_keys(jwks: list[dict[str, Any]]) -> tuple[SigningKey, ...
         kid = str(jwk.get("kid") or f"configured-{index}")
         status = "current" if jwk is signer else "previous"
         key = SigningKey(kid=kid, alg=alg, status=status, jwk=dict(jwk))
-        key.key()  # fail at start, not at the first request, on a malformed key
+        try:
+            key.key()  # fail at start, not at the first request, on a malformed key
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise ValueError(f"keys.jwt_keys[{index}]: not a valid {alg} key ({reason})") from None
         keys.append(key)
     return tuple(keys)
 

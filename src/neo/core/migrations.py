@@ -8,7 +8,9 @@ database) starting at once take turns; the second finds nothing left to do.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ import asyncpg
 from neo.core.db import Connection
 
 LOCK_KEY = 0x4E454F5F4D494752  # "NEO_MIGR"
+_ATTEMPTS = 8
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _BOOTSTRAP = """
 create schema if not exists neo_core;
@@ -112,11 +115,21 @@ async def apply_migrations(conn: Connection, sources: list[MigrationSource]) -> 
         await conn.execute(_BOOTSTRAP)
         done = []
         for migration in _pending(sources, await _applied(conn)):
+            await _apply_one(conn, migration)
+            done.append(migration)
+        return done
+    finally:
+        await conn.execute("select pg_advisory_unlock($1)", LOCK_KEY)
+
+
+async def _apply_one(conn: Connection, migration: Migration) -> None:
+    # The advisory lock is per database, but roles live in the whole cluster: instances with
+    # their own databases on one server can collide on the same catalog rows ("tuple
+    # concurrently updated"). The migration's transaction rolled back, so it is retried.
+    for attempt in range(_ATTEMPTS):
+        try:
             async with conn.transaction():
-                try:
-                    await conn.execute(migration.sql)
-                except asyncpg.PostgresError as exc:
-                    raise MigrationError(f"{migration.label} failed: {exc}") from exc
+                await conn.execute(migration.sql)
                 await conn.execute(
                     "insert into neo_core.migrations (capability, version, name, checksum)"
                     " values ($1, $2, $3, $4)",
@@ -125,7 +138,14 @@ async def apply_migrations(conn: Connection, sources: list[MigrationSource]) -> 
                     migration.name,
                     migration.checksum,
                 )
-            done.append(migration)
-        return done
-    finally:
-        await conn.execute("select pg_advisory_unlock($1)", LOCK_KEY)
+            return
+        except asyncpg.PostgresError as exc:
+            if not _transient(exc) or attempt == _ATTEMPTS - 1:
+                raise MigrationError(f"{migration.label} failed: {exc}") from exc
+        await asyncio.sleep(random.uniform(0.02, 0.1) * (attempt + 1))  # noqa: S311
+
+
+def _transient(exc: asyncpg.PostgresError) -> bool:
+    if isinstance(exc, asyncpg.SerializationError | asyncpg.DeadlockDetectedError):
+        return True
+    return isinstance(exc, asyncpg.InternalServerError) and "concurrently" in str(exc)

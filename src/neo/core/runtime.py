@@ -7,6 +7,8 @@ here is a module-level singleton; the `Core` object travels on `app.state.core`.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 
 from neo.core import store
-from neo.core.db import Database
+from neo.core.db import Connection, Database
 from neo.core.errors import Dialects
 from neo.core.gateway import Gateway
 from neo.core.keys import KeyRing, load_keyring
@@ -23,6 +25,7 @@ from neo.core.metrics import Metrics
 from neo.core.migrations import MigrationSource, apply_migrations, pending_migrations
 from neo.core.settings import CoreSettings
 
+_PASSWORD_ATTEMPTS = 8
 CORE_MIGRATIONS = MigrationSource("core", Path(__file__).with_name("migrations"))
 
 
@@ -73,15 +76,37 @@ def admin_url(settings: CoreSettings) -> str:
     return settings.db.url.get_secret_value()
 
 
-async def prepare_database(conn: asyncpg.Connection, sources: list[MigrationSource]) -> str:
-    """Apply migrations and (re)set the `authenticator` password; return that password."""
+async def prepare_database(conn: Connection, sources: list[MigrationSource]) -> str:
+    """Apply migrations and make sure an `authenticator` password is stored; return it."""
     await apply_migrations(conn, sources)
     await store.insert_secret(
         conn, store.CLUSTER_SCOPE, "authenticator_password", secrets.token_urlsafe(32)
     )
-    password = (await store.select_secrets(conn, store.CLUSTER_SCOPE))["authenticator_password"]
-    await store.set_authenticator_password(conn, password)
-    return password
+    return (await store.select_secrets(conn, store.CLUSTER_SCOPE))["authenticator_password"]
+
+
+async def ensure_api_login(conn: Connection, api_url: str, password: str) -> None:
+    """Give `authenticator` the stored password, unless it can log in already.
+
+    Logging in first keeps instances that share the database from rewriting the role on every
+    start. The role is cluster-wide: PostgreSQL fails a concurrent ALTER ROLE with "tuple
+    concurrently updated" instead of waiting, so that one is retried.
+    """
+    try:
+        probe = await asyncpg.connect(api_url)
+    except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError):
+        pass
+    else:
+        await probe.close()
+        return
+    for attempt in range(_PASSWORD_ATTEMPTS):
+        try:
+            await store.set_authenticator_password(conn, password)
+            return
+        except asyncpg.InternalServerError as exc:
+            if "concurrently" not in str(exc) or attempt == _PASSWORD_ATTEMPTS - 1:
+                raise
+        await asyncio.sleep(random.uniform(0.02, 0.1) * (attempt + 1))  # noqa: S311
 
 
 def authenticator_url(owner_url: str, password: str) -> str:
@@ -105,12 +130,16 @@ async def start_core(
     try:
         password = await prepare_database(conn, sources)
         keys = await load_keyring(conn, settings.keys, public_url=public_url(settings))
+        if settings.db.api_url is not None:
+            api = settings.db.api_url.get_secret_value()
+        else:
+            api = authenticator_url(owner, password)
+            await ensure_api_login(conn, api, password)
     finally:
         await conn.close()
-    api = settings.db.api_url.get_secret_value() if settings.db.api_url else None
     db = await Database.connect(
         owner,
-        api or authenticator_url(owner, password),
+        api,
         workers=settings.api.workers,
         pool_max=settings.db.pool_max,
         search_path=settings.db.exposed_search_path,
