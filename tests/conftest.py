@@ -30,9 +30,9 @@ DEMO_SERVICE_KEY = (
 
 
 @pytest.fixture(scope="session")
-def owner_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def owner_url() -> Iterator[str]:
     """Owner URL of the session's PostgreSQL server."""
-    with test_server(tmp_path_factory.mktemp("pg")) as url:
+    with test_server() as url:
         yield url
 
 

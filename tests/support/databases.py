@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from neo.app import CAPABILITIES
+from neo.core.migrations import MigrationSource
 from neo.core.postgres import EmbeddedPostgres
 from neo.core.runtime import prepare_database
 from neo.kit.net import free_port
@@ -28,22 +31,29 @@ def with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def test_server(tmp: Path) -> Iterator[str]:
-    """Owner URL of the session's server (started here unless NEO_TEST_DATABASE_URL is set)."""
+def test_server() -> Iterator[str]:
+    """Owner URL of the session's server (started here unless NEO_TEST_DATABASE_URL is set).
+
+    The data dir is a private temp dir rather than pytest's: pytest resets the mode of its
+    base dir to 0700 at each session start, which would lock out the server's own user
+    (`neo-postgres` under root) when sessions overlap.
+    """
     external = os.environ.get("NEO_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp / "neo", host="127.0.0.1", port=free_port())
-    server.ensure_initialized()
-    server.start()
+    data_dir = Path(tempfile.mkdtemp(prefix="neo-test-pg-"))
+    server = EmbeddedPostgres(data_dir, host="127.0.0.1", port=free_port())
     try:
+        server.ensure_initialized()
+        server.start()
         yield server.socket_url()
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def migration_sources() -> list:
+def migration_sources() -> list[MigrationSource]:
     return [cap.migrations for cap in CAPABILITIES if cap.migrations is not None]
 
 
