@@ -24,6 +24,7 @@ from neo.core.settings import (
     KeySettings,
     LogSettings,
 )
+from neo.sandbox import SandboxSettings
 
 ENV_PREFIX = "NEO_"
 # Variables with the prefix that are not settings (read by tests and scripts, not by NEO).
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
     keys: KeySettings = KeySettings()
     gateway: GatewaySettings = GatewaySettings()
     log: LogSettings = LogSettings()
+    sandbox: SandboxSettings = SandboxSettings()
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "NEO_DATABASE_URL"), exclude=True
     )

@@ -1,0 +1,36 @@
+"""Sandbox: isolated code execution for agents, under `/sandbox/v1` (NEO's native API and
+error shape `{code, message, request_id}`).
+
+Owns the `neo_sandbox` schema (`sandboxes`: owner = the caller's JWT `sub`, or null for the
+service role; RLS shows users only their own) and the sandboxes on this host. The `local`
+runtime (`runtimes/local.py`) runs each sandbox under bubblewrap: user, pid, net (loopback
+only), ipc, uts and mount namespaces, read-only system directories, a tmpfs workspace of the
+sandbox's disk size under `<data_dir>/sandboxes/<id>/workspace`, no capabilities,
+no-new-privileges, a seccomp filter and cgroup limits (v1 or v2). An in-sandbox agent serves
+exec over a Unix socket. `probe(settings, data_dir)` reports what isolation the host offers;
+sandboxes are refused, naming what is missing, when it is less than configured.
+Docker and Kubernetes runtimes implement the same `runtimes.base.Runtime` Protocol later.
+"""
+
+from pathlib import Path
+
+from neo.core.migrations import MigrationSource
+from neo.sandbox.lifecycle import start
+from neo.sandbox.router import PREFIX, router
+from neo.sandbox.runtimes.probe import ProbeReport, probe
+from neo.sandbox.service import Sandboxes
+from neo.sandbox.settings import SandboxLimits, SandboxSettings
+
+MIGRATIONS = MigrationSource("sandbox", Path(__file__).with_name("migrations"))
+
+__all__ = [
+    "MIGRATIONS",
+    "PREFIX",
+    "ProbeReport",
+    "SandboxLimits",
+    "SandboxSettings",
+    "Sandboxes",
+    "probe",
+    "router",
+    "start",
+]

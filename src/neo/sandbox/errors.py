@@ -1,0 +1,80 @@
+"""The sandbox capability's errors, rendered in NEO's native shape (`{code, message,
+request_id}`, by the app's default renderer): one family under `SandboxError`."""
+
+from __future__ import annotations
+
+from neo.core.errors import NeoError
+
+
+class SandboxError(NeoError):
+    """Base of every sandbox error."""
+
+    status, code, message = 400, "sandbox_error", "Sandbox error"
+
+
+class SandboxNotFound(SandboxError):
+    status, code, message = 404, "sandbox_not_found", "Sandbox not found"
+
+
+class SandboxNameTaken(SandboxError):
+    status, code, message = 409, "sandbox_name_taken", "A sandbox of that name exists"
+
+
+class SandboxNotRunning(SandboxError):
+    status, code, message = 409, "sandbox_not_running", "The sandbox is not running"
+
+
+class QuotaExceeded(SandboxError):
+    status, code, message = 403, "sandbox_quota_exceeded", "Sandbox quota exceeded"
+
+
+class InvalidLimits(SandboxError):
+    status, code, message = 422, "invalid_limits", "Limits out of range"
+
+
+class PolicyNotSupported(SandboxError):
+    status, code, message = 422, "policy_not_supported", "Network policy not supported"
+
+
+class NoSlotLeft(SandboxError):
+    status, code, message = 503, "no_slot_left", "No sandbox slot left on this host"
+
+
+class IsolationUnavailable(SandboxError):
+    """The host lacks isolation the settings require; the message names what."""
+
+    status, code, message = 503, "isolation_unavailable", "Sandbox isolation unavailable"
+
+
+class SandboxAuthRequired(SandboxError):
+    status, code, message = 401, "auth_required", "Sandboxes need a user or service token"
+
+
+class InvalidPath(SandboxError):
+    status, code, message = 400, "invalid_path", "Invalid path"
+
+
+class PathNotFound(SandboxError):
+    status, code, message = 404, "path_not_found", "No such file or directory"
+
+
+class PathExists(SandboxError):
+    status, code, message = 409, "path_exists", "Path exists"
+
+
+class NotADirectory(SandboxError):
+    status, code, message = 400, "not_a_directory", "Not a directory"
+
+
+class FileTooLarge(SandboxError):
+    status, code, message = 413, "file_too_large", "Upload too large"
+
+
+class WorkspaceFull(SandboxError):
+    status, code, message = 413, "workspace_full", "The sandbox's disk quota is used up"
+
+
+class SandboxStartFailed(SandboxError):
+    """The runtime failed to start a sandbox (logged with its reason; 5xx bodies hide it)."""
+
+    status, code, message = 500, "sandbox_start_failed", "The sandbox failed to start"

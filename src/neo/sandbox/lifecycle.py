@@ -1,0 +1,117 @@
+"""The capability's life in the app: the start hook (probe, runtime, recovery after a crash)
+and the background sweep that stops idle sandboxes and deletes expired ones.
+
+Sweeps and recovery are NEO's own bookkeeping, so they run on the owner pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+
+from neo.core.runtime import Core
+from neo.sandbox import store
+from neo.sandbox.runtimes import seccomp
+from neo.sandbox.runtimes.base import Runtime
+from neo.sandbox.runtimes.local import LocalRuntime
+from neo.sandbox.runtimes.probe import ProbeReport, probe, sandbox_root
+from neo.sandbox.service import Sandboxes
+from neo.sandbox.settings import SandboxSettings
+
+log = structlog.get_logger("neo.sandbox")
+
+
+def resolve(settings: SandboxSettings, core: Core) -> SandboxSettings:
+    """Settings with the cgroup parent made unique to this sandbox root (reaping is per root)."""
+    if settings.cgroup_parent:
+        return settings
+    root = sandbox_root(settings, core.settings.data_dir)
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    return settings.model_copy(update={"cgroup_parent": f"neo-{digest}"})
+
+
+def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | None:
+    """The local runtime, when the host offers what the settings require."""
+    if not settings.enabled or not report.ok:
+        return None
+    assert report.bwrap
+    assert report.setpriv
+    return LocalRuntime(
+        report.root,
+        bwrap_path=report.bwrap,
+        setpriv=report.setpriv,
+        cgroups=report.cgroups,
+        seccomp_bpf=seccomp.export_bpf() if settings.seccomp else None,
+        uid_base=settings.uid_base,
+        tmp_mb=settings.tmp_mb,
+    )
+
+
+async def recover(core: Core, runtime: Runtime) -> None:
+    """Reap leftovers of sandboxes that no longer exist; mark dead ones stopped."""
+    async with core.db.transaction() as conn:
+        sandboxes = await store.select_all(conn)
+        reaped = await runtime.reap({s.id for s in sandboxes})
+        for sandbox in sandboxes:
+            if sandbox.state == "started" and not (await runtime.usage(sandbox.id)).running:
+                await store.update_state(conn, sandbox.id, "stopped")
+                log.info("sandbox.sandbox_recovered", sandbox=sandbox.id, state="stopped")
+    if reaped:
+        log.warning("sandbox.leftovers_reaped", count=len(reaped))
+
+
+async def sweep(core: Core, runtime: Runtime) -> None:
+    """Stop idle sandboxes; delete stopped ones past their auto-delete interval."""
+    async with core.db.transaction() as conn:
+        for sandbox in await store.select_idle(conn):
+            await runtime.stop(sandbox.id)
+            await store.update_state(conn, sandbox.id, "stopped")
+            log.info("sandbox.sandbox_auto_stopped", sandbox=sandbox.id)
+        for sandbox in await store.select_expired(conn):
+            await runtime.delete(sandbox.id)
+            await store.delete_sandbox(conn, sandbox.id)
+            log.info("sandbox.sandbox_auto_deleted", sandbox=sandbox.id)
+
+
+async def _sweep_forever(core: Core, runtime: Runtime, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await sweep(core, runtime)
+        except Exception:
+            log.exception("sandbox.sweep_failed")
+
+
+@asynccontextmanager
+async def start(core: Core, settings: SandboxSettings) -> AsyncIterator[Sandboxes]:
+    """Probe the host, start the runtime and the sweep; stop every sandbox at exit."""
+    settings = resolve(settings, core)
+    report = await asyncio.to_thread(probe, settings, core.settings.data_dir)
+    runtime = build_runtime(settings, report)
+    if settings.enabled and runtime is None:
+        log.error("sandbox.isolation_unavailable", missing=report.missing)
+    state = Sandboxes(settings, report, runtime)
+    if runtime is None:
+        yield state
+        return
+    await recover(core, runtime)
+    task = asyncio.create_task(_sweep_forever(core, runtime, settings.sweep_seconds))
+    try:
+        yield state
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await _stop_all(core, runtime)
+
+
+async def _stop_all(core: Core, runtime: Runtime) -> None:
+    stopped = await runtime.close()
+    async with core.db.transaction() as conn:
+        for sandbox_id in stopped:
+            await store.update_state(conn, sandbox_id, "stopped")

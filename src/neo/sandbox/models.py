@@ -1,0 +1,155 @@
+"""The sandbox API's values: request bodies (pydantic, validated at the edge) and the
+`Sandbox` record as the store returns it and the API shows it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from neo.sandbox.runtimes.base import Limits, NetworkPolicy, SandboxSpec
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields are an error, and so is NUL in any text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        if _has_nul(self.model_dump()):
+            raise ValueError("text cannot contain NUL characters")
+        return self
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+EnvKey = Annotated[str, StringConstraints(pattern=ENV_KEY_PATTERN)]
+Env = dict[EnvKey, str]
+
+
+class Network(Body):
+    """Egress policy: `deny` only, until the filtering proxy lands."""
+
+    mode: Literal["deny", "allow"] = "deny"
+    allow: list[str] = []
+
+
+class CreateSandbox(Body):
+    """POST /sandboxes."""
+
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    labels: dict[str, str] = {}
+    env: Env = {}
+    cpus: float | None = Field(None, gt=0)
+    memory_mb: int | None = Field(None, gt=0)
+    disk_mb: int | None = Field(None, gt=0)
+    pids: int | None = Field(None, gt=0)
+    network: Network = Network()
+    auto_stop_minutes: int | None = Field(None, ge=0)
+    auto_delete_minutes: int | None = Field(None, ge=0)
+
+
+class ExecBody(Body):
+    """POST /sandboxes/{id}/exec."""
+
+    command: str = Field(min_length=1, max_length=1 << 16)
+    cwd: str = Field(".", max_length=4096)
+    env: Env = {}
+    timeout: float | None = Field(None, gt=0)
+    mode: Literal["agent", "oneshot"] = "agent"
+
+
+class MoveBody(Body):
+    """POST /sandboxes/{id}/files/move."""
+
+    source: str = Field(min_length=1, max_length=4096)
+    destination: str = Field(min_length=1, max_length=4096)
+    overwrite: bool = False
+
+
+class MkdirBody(Body):
+    """POST /sandboxes/{id}/files/mkdir."""
+
+    path: str = Field(min_length=1, max_length=4096)
+    parents: bool = False
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """One sandbox's row."""
+
+    id: str
+    owner: str | None
+    name: str
+    labels: dict[str, str]
+    state: str
+    slot: int
+    limits: Limits
+    env: dict[str, str]
+    network: NetworkPolicy
+    auto_stop_minutes: int
+    auto_delete_minutes: int | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Sandbox:
+        """Build from a store row."""
+        network = json.loads(row["network"])
+        return cls(
+            id=str(row["id"]),
+            owner=row["owner"],
+            name=row["name"],
+            labels=json.loads(row["labels"]),
+            state=row["state"],
+            slot=row["slot"],
+            limits=Limits(float(row["cpus"]), row["memory_mb"], row["disk_mb"], row["pids"]),
+            env=json.loads(row["env"]),
+            network=NetworkPolicy(network["mode"], tuple(network.get("allow", ()))),
+            auto_stop_minutes=row["auto_stop_minutes"],
+            auto_delete_minutes=row["auto_delete_minutes"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            last_activity_at=row["last_activity_at"],
+        )
+
+    def spec(self) -> SandboxSpec:
+        """What the runtime needs."""
+        return SandboxSpec(self.id, self.slot, self.limits, self.env, self.network)
+
+    def public(self) -> dict[str, Any]:
+        """The API's view."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "state": self.state,
+            "labels": self.labels,
+            "env": self.env,
+            "cpus": self.limits.cpus,
+            "memory_mb": self.limits.memory_mb,
+            "disk_mb": self.limits.disk_mb,
+            "pids": self.limits.pids,
+            "network": {"mode": self.network.mode, "allow": list(self.network.allow)},
+            "auto_stop_minutes": self.auto_stop_minutes,
+            "auto_delete_minutes": self.auto_delete_minutes,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "last_activity_at": self.last_activity_at.isoformat(),
+        }

@@ -1,0 +1,256 @@
+"""The `local` runtime: bubblewrap sandboxes on this host.
+
+Each sandbox runs as its own unprivileged host uid (`uid_base + slot`, mapped to 1000 inside)
+in fresh user, pid, net (loopback only), ipc, uts and mount namespaces, with read-only system
+directories, a tmpfs workspace of the sandbox's disk size, a tmpfs /tmp, no capabilities,
+no-new-privileges, the seccomp filter, and cgroup limits joined before any sandbox code runs.
+The agent (`agent.py`) is its long-lived process; `run_once` spawns a cold one-shot instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import posixpath
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from neo.sandbox.runtimes import bwrap
+from neo.sandbox.runtimes.base import (
+    AgentUnavailable,
+    ExecEvent,
+    ExecRequest,
+    ExecResult,
+    SandboxSpec,
+    StartFailed,
+    Usage,
+)
+from neo.sandbox.runtimes.cgroups import Cgroups
+from neo.sandbox.runtimes.output import run_command
+
+AGENT_SOURCE = Path(__file__).with_name("agent.py")
+EXEC_GRACE = 10.0  # seconds past a command's timeout before the host gives up on the agent
+START_TIMEOUT = 10.0  # seconds for a new agent to answer its first ping
+
+
+class LocalRuntime:
+    """Sandboxes as bubblewrap process trees on this host."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        bwrap_path: str,
+        setpriv: str,
+        cgroups: Cgroups | None,
+        seccomp_bpf: bytes | None,
+        uid_base: int,
+        tmp_mb: int,
+    ) -> None:
+        self.root = root
+        self.base = bwrap.prepare_base(root, AGENT_SOURCE)
+        self._bwrap, self._setpriv = bwrap_path, setpriv
+        self.cgroups = cgroups
+        self._bpf = seccomp_bpf
+        self._uid_base, self._tmp_bytes = uid_base, tmp_mb << 20
+        self._agents: dict[str, asyncio.subprocess.Process] = {}
+
+    def files_root(self, sandbox_id: str) -> Path:
+        """The host directory of the sandbox's workspace."""
+        return self.root / sandbox_id / "workspace"
+
+    def owner_uid(self, spec: SandboxSpec) -> int:
+        """The sandbox's host uid."""
+        return self._uid_base + spec.slot
+
+    def _socket(self, sandbox_id: str) -> Path:
+        return self.root / sandbox_id / "agent.sock"
+
+    async def create(self, spec: SandboxSpec) -> None:
+        """Workspace tmpfs and cgroup; idempotent."""
+        home = self.root / spec.id
+        home.mkdir(exist_ok=True)
+        home.chmod(0o711)
+        bwrap.mount_workspace(
+            self.files_root(spec.id), size_mb=spec.limits.disk_mb, uid=self.owner_uid(spec)
+        )
+        if self.cgroups is not None:
+            self.cgroups.create(spec.id, spec.limits)
+
+    async def start(self, spec: SandboxSpec) -> None:
+        """Start the agent on a listening socket the host created."""
+        if await self._answers(spec.id):
+            return
+        await self.create(spec)
+        path = self._socket(spec.id)
+        path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(path))
+            path.chmod(0o600)  # only root (NEO) may connect
+            listener.listen(128)
+            fd = listener.fileno()
+            command = ["/usr/bin/python3", "-I", "-S", bwrap.AGENT_PATH, str(fd)]
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+            log = os.open(self._log(spec.id), flags, 0o600)  # bwrap's and the agent's errors
+            try:
+                agent = await self._spawn(spec, command, extra_fds=(fd,), stderr=log)
+            finally:
+                os.close(log)
+        finally:
+            listener.close()  # the agent holds it now; if it dies, connecting is refused
+        self._agents[spec.id] = agent
+        if not await self._answers(spec.id, wait=START_TIMEOUT):
+            await self.stop(spec.id)
+            reason = self._log(spec.id).read_text(errors="replace").strip()[-500:]
+            raise StartFailed(f"sandbox {spec.id} did not start: {reason or 'no answer'}")
+
+    def _log(self, sandbox_id: str) -> Path:
+        return self.root / sandbox_id / "agent.log"
+
+    async def _spawn(
+        self,
+        spec: SandboxSpec,
+        command: list[str],
+        *,
+        extra_fds: tuple[int, ...] = (),
+        chdir: str = bwrap.WORKSPACE,
+        stderr: int = asyncio.subprocess.PIPE,
+    ) -> asyncio.subprocess.Process:
+        seccomp_fd = bwrap.memfd_with(self._bpf, "neo-seccomp") if self._bpf else None
+        try:
+            argv = bwrap.launcher(
+                self.cgroups.procs_files(spec.id) if self.cgroups else [],
+                self.owner_uid(spec),
+                self._setpriv,
+            ) + bwrap.bwrap_args(
+                bwrap=self._bwrap,
+                base=self.base,
+                workspace=self.files_root(spec.id),
+                tmp_bytes=self._tmp_bytes,
+                env=spec.env,
+                seccomp_fd=seccomp_fd,
+                chdir=chdir,
+            )
+            fds = (*extra_fds, *([seccomp_fd] if seccomp_fd is not None else []))
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                "--",
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE if stderr == asyncio.subprocess.PIPE else stderr,
+                stderr=stderr,
+                pass_fds=fds,
+                env={"PATH": bwrap.BASE_PATH},
+            )
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
+
+    async def _answers(self, sandbox_id: str, wait: float = 2.0) -> bool:
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(self._socket(sandbox_id)))
+        except OSError:
+            return False
+        try:
+            writer.write(b'{"op":"ping"}\n')
+            line = await asyncio.wait_for(reader.readline(), wait)
+            return b"pong" in line
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            writer.close()
+
+    async def stop(self, sandbox_id: str) -> None:
+        """Kill every process of the sandbox."""
+        agent = self._agents.pop(sandbox_id, None)
+        if agent is not None and agent.returncode is None:
+            agent.kill()  # bwrap dies, and its pid namespace with it
+        if self.cgroups is not None:
+            await asyncio.to_thread(self.cgroups.kill, sandbox_id)
+        if agent is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(agent.wait(), 5)
+        self._socket(sandbox_id).unlink(missing_ok=True)
+
+    async def delete(self, sandbox_id: str) -> None:
+        """Stop, remove the cgroup, unmount and remove the workspace."""
+        await self.stop(sandbox_id)
+        if self.cgroups is not None:
+            await asyncio.to_thread(self.cgroups.remove, sandbox_id)
+        await asyncio.to_thread(bwrap.remove_tree, self.root / sandbox_id)
+
+    async def exec(self, sandbox_id: str, request: ExecRequest) -> AsyncIterator[ExecEvent]:
+        """Run `request` through the agent, yielding output as it comes."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(
+                str(self._socket(sandbox_id)), limit=1 << 22
+            )
+        except OSError as exc:
+            raise AgentUnavailable(sandbox_id) from exc
+        body: dict[str, object] = {"op": "exec", "command": request.command}
+        body |= {"cwd": request.cwd, "env": dict(request.env), "timeout": request.timeout}
+        try:
+            writer.write(json.dumps(body).encode() + b"\n")
+            deadline = time.monotonic() + request.timeout + EXEC_GRACE
+            while line := await asyncio.wait_for(reader.readline(), deadline - time.monotonic()):
+                event = json.loads(line)
+                if "exit" in event:
+                    yield ExecEvent("exit", exit_code=event["exit"], timed_out=event["timed_out"])
+                    return
+                if "stdout" in event:
+                    yield ExecEvent("stdout", data=event["stdout"])
+                else:
+                    yield ExecEvent("stderr", data=event["stderr"])
+            raise AgentUnavailable(sandbox_id)  # the agent died mid-command
+        except TimeoutError:
+            raise AgentUnavailable(f"{sandbox_id}: the agent stopped answering") from None
+        finally:
+            writer.close()
+
+    async def run_once(self, spec: SandboxSpec, request: ExecRequest) -> ExecResult:
+        """A cold one-shot: a fresh bwrap process tree for one command."""
+        await self.create(spec)
+        cwd = posixpath.normpath(posixpath.join(bwrap.WORKSPACE, request.cwd))
+        env_spec = SandboxSpec(spec.id, spec.slot, spec.limits, dict(spec.env) | dict(request.env))
+        proc = await self._spawn(env_spec, ["/bin/sh", "-c", request.command], chdir=cwd)
+        return await run_command(proc, seconds=request.timeout)
+
+    async def usage(self, sandbox_id: str) -> Usage:
+        """Running state, memory and process count."""
+        running = await self._answers(sandbox_id)
+        if self.cgroups is None:
+            return Usage(running)
+        pids = len(self.cgroups.pids(sandbox_id))
+        return Usage(running, self.cgroups.memory_bytes(sandbox_id), pids)
+
+    async def reap(self, keep: set[str]) -> list[str]:
+        """Remove cgroups and directories of sandboxes not in `keep`."""
+        names = set(self.cgroups.names() if self.cgroups else [])
+        names |= {p.name for p in self.root.iterdir() if p.is_dir() and _is_uuid(p.name)}
+        gone = sorted(names - keep)
+        for name in gone:
+            await self.delete(name)
+        return gone
+
+    async def close(self) -> list[str]:
+        """Stop every sandbox this process started; their ids."""
+        stopped = list(self._agents)
+        for sandbox_id in stopped:
+            await self.stop(sandbox_id)
+        return stopped
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,126 @@
+"""The start-up probe: what isolation this host offers the local runtime, compared with what
+the settings require. Missing pieces are named, so NEO can refuse explicitly instead of
+running sandboxes with weaker isolation than configured (`neo check` prints the report).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neo.sandbox.runtimes import seccomp
+from neo.sandbox.runtimes.cgroups import Cgroups, detect
+from neo.sandbox.settings import SandboxSettings
+
+AGENT_PYTHON = "/usr/bin/python3"
+
+
+@dataclass
+class ProbeReport:
+    """What the host offers (`facts`) and what the settings require but is missing."""
+
+    runtime: str
+    root: Path
+    facts: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    bwrap: str | None = None
+    setpriv: str | None = None
+    cgroups: Cgroups | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when sandboxes can run with the configured isolation."""
+        return not self.missing
+
+    def lines(self) -> list[str]:
+        """Human-readable report, one check per line."""
+        out = [f"{k}: {v}" for k, v in self.facts.items()]
+        return out + [f"MISSING: {m}" for m in self.missing]
+
+
+def sandbox_root(settings: SandboxSettings, data_dir: Path) -> Path:
+    """Where sandboxes live on this host."""
+    return (settings.root or data_dir / "sandboxes").expanduser().absolute()
+
+
+def probe(settings: SandboxSettings, data_dir: Path) -> ProbeReport:
+    """Check the host for the local runtime under `settings`."""
+    report = ProbeReport(settings.runtime, sandbox_root(settings, data_dir))
+    _check_tools(report)
+    if os.geteuid() != 0:
+        report.missing.append("root: the local runtime mounts workspaces and drops privileges")
+    _check_root(report)
+    if settings.seccomp:
+        problem = seccomp.available()
+        report.facts["seccomp"] = problem or "pyseccomp filter exported as BPF"
+        if problem:
+            report.missing.append(problem)
+    if settings.cgroups:
+        report.cgroups, missing = detect(settings.cgroup_parent or "neo")
+        version = report.cgroups.version if report.cgroups else "unusable"
+        report.facts["cgroups"] = f"v{version}" if report.cgroups else "unusable"
+        report.missing += missing
+    if report.bwrap and report.setpriv and not report.missing:
+        _check_namespaces(report, settings.uid_base)
+    return report
+
+
+def _check_tools(report: ProbeReport) -> None:
+    report.bwrap = shutil.which("bwrap")
+    report.setpriv = shutil.which("setpriv")
+    if report.bwrap is None:
+        report.missing.append("bubblewrap: `bwrap` not on PATH (apt-get install bubblewrap)")
+    else:
+        version = subprocess.run(
+            [report.bwrap, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+        report.facts["bwrap"] = version.stdout.strip() or "unknown version"
+    if report.setpriv is None:
+        report.missing.append("setpriv: not on PATH (util-linux)")
+    if not os.access(AGENT_PYTHON, os.X_OK):
+        report.missing.append(f"{AGENT_PYTHON}: the in-sandbox agent's interpreter")
+
+
+def _check_root(report: ProbeReport) -> None:
+    """Every ancestor of the root must let other users through (bwrap binds as them)."""
+    path = report.root
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    for parent in [path, *path.parents]:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            report.missing.append(
+                f"sandbox root {report.root}: {parent} is not searchable by other users "
+                "(chmod o+x, or set NEO_SANDBOX__ROOT elsewhere)"
+            )
+            return
+    report.facts["root"] = str(report.root)
+
+
+def _check_namespaces(report: ProbeReport, uid: int) -> None:
+    """Run a throw-away sandbox: user, pid, net, ipc, uts and mount namespaces, only `lo`."""
+    assert report.bwrap
+    assert report.setpriv
+    args = [report.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    args += ["--no-new-privs", report.bwrap, "--unshare-all", "--unshare-user"]
+    args += ["--die-with-parent", "--ro-bind", "/usr", "/usr", "--proc", "/proc"]
+    for name in ("lib", "lib64", "bin"):
+        if Path(f"/{name}").is_symlink():
+            args += ["--symlink", f"usr/{name}", f"/{name}"]
+        elif Path(f"/{name}").is_dir():
+            args += ["--ro-bind", f"/{name}", f"/{name}"]
+    args += ["--cap-drop", "ALL", "/usr/bin/cat", "/proc/net/dev"]
+    env = {"PATH": "/usr/bin:/bin"}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False, env=env)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        report.missing.append(f"namespaces: bwrap cannot create them here ({reason[0]})")
+        return
+    devices = [line.split(":")[0].strip() for line in done.stdout.splitlines() if ":" in line]
+    if devices != ["lo"]:
+        report.missing.append(f"network namespace: expected only lo, saw {devices}")
+        return
+    report.facts["namespaces"] = "user, pid, net (lo only), ipc, uts, mount"

@@ -1,0 +1,196 @@
+"""Sandbox use cases: create, list, get, start, stop, delete and exec, for one caller.
+
+Functions take the caller's connection (RLS shows an authenticated user only their own rows,
+the service role all of them) and the capability's state; they never commit. The runtime's
+side effects happen inside the transaction, so a failure rolls the row back and the runtime
+is cleaned up here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+
+from neo.core.actor import Actor
+from neo.core.db import Connection
+from neo.sandbox import store
+from neo.sandbox.errors import (
+    InvalidLimits,
+    IsolationUnavailable,
+    PolicyNotSupported,
+    QuotaExceeded,
+    SandboxAuthRequired,
+    SandboxNotFound,
+    SandboxNotRunning,
+    SandboxStartFailed,
+)
+from neo.sandbox.files import Workspace
+from neo.sandbox.models import CreateSandbox, ExecBody, Sandbox
+from neo.sandbox.runtimes.base import (
+    AgentUnavailable,
+    ExecEvent,
+    ExecRequest,
+    Limits,
+    NetworkPolicy,
+    Runtime,
+    StartFailed,
+)
+from neo.sandbox.runtimes.probe import ProbeReport
+from neo.sandbox.settings import SandboxSettings
+
+
+@dataclass
+class Sandboxes:
+    """The capability's running state (on `app.state.sandbox`)."""
+
+    settings: SandboxSettings
+    report: ProbeReport
+    backend: Runtime | None
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime, or an explicit refusal naming what the host lacks."""
+        if self.backend is None:
+            missing = "; ".join(self.report.missing) or "sandboxes are disabled"
+            raise IsolationUnavailable(f"sandbox isolation unavailable: {missing}")
+        return self.backend
+
+    def workspace(self, sandbox: Sandbox) -> Workspace:
+        """Host-side access to a sandbox's files."""
+        runtime = self.runtime
+        return Workspace(runtime.files_root(sandbox.id), runtime.owner_uid(sandbox.spec()))
+
+
+def owner_of(actor: Actor) -> str | None:
+    """The owner recorded for the caller's sandboxes: its user id, None for the service role."""
+    if actor.is_service:
+        return None
+    if actor.role != "authenticated" or actor.user_id is None:
+        raise SandboxAuthRequired()
+    return actor.user_id
+
+
+def _limits(body: CreateSandbox, settings: SandboxSettings) -> Limits:
+    d, top = settings.defaults, settings.maximum
+    limits = Limits(
+        cpus=body.cpus or d.cpus,
+        memory_mb=body.memory_mb or d.memory_mb,
+        disk_mb=body.disk_mb or d.disk_mb,
+        pids=body.pids or d.pids,
+    )
+    for field in ("cpus", "memory_mb", "disk_mb", "pids"):
+        if getattr(limits, field) > getattr(top, field):
+            raise InvalidLimits(f"{field} above this host's maximum ({getattr(top, field)})")
+    return limits
+
+
+async def create_sandbox(
+    conn: Connection, state: Sandboxes, actor: Actor, body: CreateSandbox
+) -> Sandbox:
+    """Record and start a sandbox for the caller, within the owner's quota."""
+    owner = owner_of(actor)
+    runtime = state.runtime
+    if body.network.mode != "deny":
+        raise PolicyNotSupported("egress allow-lists need the filtering proxy (not yet served)")
+    limits = _limits(body, state.settings)
+    if owner is not None:
+        await store.lock_owner(conn, owner)
+        if await store.count_owner_sandboxes(conn, owner) >= state.settings.max_per_owner:
+            raise QuotaExceeded(f"at most {state.settings.max_per_owner} sandboxes per owner")
+    slot = await store.free_slot(conn, state.settings.slots)
+    auto_stop = body.auto_stop_minutes
+    sandbox = await store.insert_sandbox(
+        conn,
+        owner=owner,
+        name=body.name or f"sandbox-{uuid.uuid4().hex[:8]}",
+        labels=body.labels,
+        slot=slot,
+        limits=limits,
+        env=body.env,
+        network=NetworkPolicy(),
+        auto_stop_minutes=state.settings.auto_stop_minutes if auto_stop is None else auto_stop,
+        auto_delete_minutes=body.auto_delete_minutes,
+    )
+    try:
+        await _start(runtime, sandbox)
+    except BaseException:
+        await runtime.delete(sandbox.id)
+        raise
+    return sandbox
+
+
+async def _start(runtime: Runtime, sandbox: Sandbox) -> None:
+    try:
+        await runtime.create(sandbox.spec())
+        await runtime.start(sandbox.spec())
+    except StartFailed as exc:
+        raise SandboxStartFailed(str(exc)) from None
+
+
+async def get_sandbox(conn: Connection, sandbox_id: str) -> Sandbox:
+    """A sandbox the caller may see, or SandboxNotFound."""
+    try:
+        uuid.UUID(sandbox_id)
+    except ValueError:
+        raise SandboxNotFound() from None
+    sandbox = await store.select_sandbox(conn, sandbox_id)
+    if sandbox is None:
+        raise SandboxNotFound()
+    return sandbox
+
+
+async def list_sandboxes(conn: Connection, labels: dict[str, str] | None) -> list[Sandbox]:
+    """The caller's sandboxes."""
+    return await store.list_sandboxes(conn, labels)
+
+
+async def start_sandbox(conn: Connection, state: Sandboxes, sandbox_id: str) -> Sandbox:
+    """Start a stopped sandbox (a no-op for a running one)."""
+    sandbox = await get_sandbox(conn, sandbox_id)
+    await _start(state.runtime, sandbox)
+    return await store.update_state(conn, sandbox.id, "started") or sandbox
+
+
+async def stop_sandbox(conn: Connection, state: Sandboxes, sandbox_id: str) -> Sandbox:
+    """Kill the sandbox's processes; its files stay."""
+    sandbox = await get_sandbox(conn, sandbox_id)
+    await state.runtime.stop(sandbox.id)
+    return await store.update_state(conn, sandbox.id, "stopped") or sandbox
+
+
+async def delete_sandbox(conn: Connection, state: Sandboxes, sandbox_id: str) -> None:
+    """Remove the sandbox, its files and its row."""
+    sandbox = await get_sandbox(conn, sandbox_id)
+    await state.runtime.delete(sandbox.id)
+    await store.delete_sandbox(conn, sandbox.id)
+
+
+def exec_request(sandbox: Sandbox, body: ExecBody, settings: SandboxSettings) -> ExecRequest:
+    """The runtime's request for an exec body, its timeout bounded by the settings."""
+    timeout = min(body.timeout or settings.exec_timeout, settings.max_exec_timeout)
+    return ExecRequest(body.command, body.cwd, body.env, timeout)
+
+
+def exec_events(
+    state: Sandboxes, sandbox: Sandbox, request: ExecRequest
+) -> AsyncGenerator[ExecEvent, None]:
+    """A running sandbox's command output, through its agent."""
+    if sandbox.state != "started":
+        raise SandboxNotRunning(f"sandbox {sandbox.id} is {sandbox.state}")
+    return _translated(state.runtime.exec(sandbox.id, request), sandbox.id)
+
+
+async def _translated(
+    events: AsyncIterator[ExecEvent], sandbox_id: str
+) -> AsyncGenerator[ExecEvent, None]:
+    try:
+        async for event in events:
+            yield event
+    except AgentUnavailable:
+        raise SandboxNotRunning(f"sandbox {sandbox_id} does not answer (stopped?)") from None
+
+
+async def record_activity(conn: Connection, sandbox_id: str) -> None:
+    """Note that the sandbox was used (owner connection: bookkeeping, not the caller's)."""
+    await store.touch_sandbox(conn, sandbox_id)

@@ -1,0 +1,47 @@
+"""Settings of the sandbox capability (`NEO_SANDBOX__*`): runtime, isolation, limits, quotas.
+
+Isolation switches say what the operator requires; the start-up probe compares them with what
+the host offers, and sandboxes are refused (never silently weakened) when something is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from neo.core.settings import Section
+
+
+class SandboxLimits(Section):
+    """Resources of one sandbox: CPUs, memory (swap equal), workspace disk, processes."""
+
+    cpus: float = Field(1.0, gt=0, le=64)
+    memory_mb: int = Field(512, ge=16, le=1 << 20)
+    disk_mb: int = Field(1024, ge=1, le=1 << 20)
+    pids: int = Field(256, ge=8, le=1 << 16)
+
+
+class SandboxSettings(Section):
+    """How sandboxes run on this host."""
+
+    enabled: bool = True
+    runtime: Literal["local"] = "local"
+    root: Path | None = None  # default: <data_dir>/sandboxes; every ancestor must be o+x
+    defaults: SandboxLimits = SandboxLimits()
+    maximum: SandboxLimits = SandboxLimits(cpus=4, memory_mb=8192, disk_mb=16384, pids=4096)
+    max_per_owner: int = Field(10, ge=0)
+    tmp_mb: int = Field(64, ge=1)  # tmpfs /tmp inside each sandbox (memory-backed)
+    uid_base: int = Field(1_500_000, ge=1000)  # host uid of a sandbox = uid_base + slot
+    slots: int = Field(65536, ge=1, le=1 << 20)
+    cgroups: bool = True  # require memory, pids and CPU limits through cgroups
+    seccomp: bool = True  # require the seccomp filter
+    # default: neo-<hash of the root>, so a start-up reap touches only this root's sandboxes
+    cgroup_parent: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    exec_timeout: float = Field(60.0, gt=0)
+    max_exec_timeout: float = Field(3600.0, gt=0)
+    max_output_bytes: int = Field(1 << 20, ge=1024)  # per stream, for the JSON exec answer
+    max_upload_mb: int = Field(512, ge=1)
+    auto_stop_minutes: int = Field(15, ge=0)  # default per sandbox; 0 = never
+    sweep_seconds: float = Field(30.0, gt=0)  # how often idle and expired sandboxes are swept

@@ -1,0 +1,47 @@
+"""The start-up probe names what the host lacks, and the app then refuses sandboxes instead
+of running them with weaker isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from neo.sandbox import SandboxSettings, probe
+from neo.settings import Settings
+from tests.conftest import DEMO_SERVICE_KEY
+from tests.support.servers import asgi_client, running_app
+
+
+def test_probe_reports_the_isolation_this_host_offers(sandbox_settings: SandboxSettings) -> None:
+    report = probe(sandbox_settings, Path("/nonexistent"))
+    assert report.ok, report.missing
+    assert report.facts["namespaces"].startswith("user, pid, net (lo only)")
+    assert report.facts["cgroups"] in ("v1", "v2")
+    assert "BPF" in report.facts["seccomp"]
+
+
+def test_probe_names_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hidden = tmp_path / "private"
+    hidden.mkdir(mode=0o700)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    report = probe(SandboxSettings(root=hidden / "sandboxes"), tmp_path)
+    assert not report.ok
+    assert any("bubblewrap" in m and "apt-get install bubblewrap" in m for m in report.missing)
+    assert any("setpriv" in m for m in report.missing)
+    assert any(str(hidden) in m and "not searchable" in m for m in report.missing)
+
+
+async def test_app_refuses_sandboxes_when_isolation_is_missing(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    hidden = tmp_path / "private"
+    hidden.mkdir(mode=0o700)
+    settings = make_settings(sandbox={"root": str(hidden / "sandboxes")})
+    async with running_app(settings) as app, asgi_client(app) as client:
+        assert not app.state.sandbox.report.ok
+        headers = {"apikey": DEMO_SERVICE_KEY, "authorization": f"Bearer {DEMO_SERVICE_KEY}"}
+        response = await client.post("/sandbox/v1/sandboxes", json={}, headers=headers)
+        assert response.status_code == 503
+        assert not (hidden / "sandboxes").exists()
