@@ -231,3 +231,19 @@ async def test_auth_routes_render_token_errors_in_gotrue_shape(client: httpx.Asy
     legacy = await client.get("/auth/v1/no-such-route")
     assert set(legacy.json()) == {"code", "error_code", "msg", "error_id"}
     assert legacy.json()["code"] == 404
+
+
+async def test_5xx_bodies_hide_internals_unless_the_error_is_meant_for_the_caller() -> None:
+    from starlette.requests import Request
+
+    from neo.core.errors import Dialects, NeoError
+
+    class Exposed(NeoError):
+        status, code, message, expose = 503, "isolation_unavailable", "no memory cgroup", True
+
+    request = Request({"type": "http", "path": "/x", "headers": [], "state": {"request_id": "r1"}})
+    hidden = Dialects().render(NeoError("secret detail in a stack"), request)
+    shown = Dialects().render(Exposed(), request)
+    assert b"secret detail" not in hidden.body
+    assert b"r1" in hidden.body
+    assert b"no memory cgroup" in shown.body

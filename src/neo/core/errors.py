@@ -23,6 +23,9 @@ class NeoError(Exception):
     status: int = 500
     code: str = "unexpected_failure"
     message: str = "Unexpected failure"
+    # A 5xx body normally hides the message; an error whose message is meant for the caller
+    # (e.g. "sandbox isolation unavailable: no cgroup memory controller") sets this.
+    expose: bool = False
 
     def __init__(
         self,
@@ -152,7 +155,7 @@ class Dialects:
         """Turn `error` into a response in the shape of the contract owning the path."""
         if isinstance(error, InvalidApiKey | MissingApiKey):
             return _kong_body(error)  # the gateway's answer, as Kong gives it
-        if error.status >= 500:
+        if error.status >= 500 and not error.expose:
             error = NeoError(
                 f"Internal error (request id {request_id_of(request)})", status=error.status
             )

@@ -38,12 +38,14 @@ class PolicyNotSupported(SandboxError):
 
 class NoSlotLeft(SandboxError):
     status, code, message = 503, "no_slot_left", "No sandbox slot left on this host"
+    expose = True
 
 
 class IsolationUnavailable(SandboxError):
     """The host lacks isolation the settings require; the message names what."""
 
     status, code, message = 503, "isolation_unavailable", "Sandbox isolation unavailable"
+    expose = True
 
 
 class SandboxAuthRequired(SandboxError):
