@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from neo import __version__, auth, sandbox
+from neo import __version__, auth, sandbox, storage
 from neo.core.errors import BadRequest, Dialects, NeoError, Renderer
 from neo.core.logging import configure_logging
 from neo.core.metrics import Metrics
@@ -66,6 +66,15 @@ class Capability:
 CAPABILITIES: list[Capability] = [
     Capability("core", core_router, migrations=CORE_MIGRATIONS),
     Capability("auth", auth.router, prefix=auth.PREFIX, renderer=auth.render_gotrue_error),
+    Capability(
+        "storage",
+        storage.router,
+        prefix=storage.PREFIX,
+        renderer=storage.render_storage_error,
+        migrations=storage.MIGRATIONS,
+        start=storage.start,
+        section="storage",
+    ),
     Capability(
         "sandbox",
         sandbox.router,

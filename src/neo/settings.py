@@ -25,6 +25,7 @@ from neo.core.settings import (
     LogSettings,
 )
 from neo.sandbox import SandboxSettings
+from neo.storage import StorageSettings
 
 ENV_PREFIX = "NEO_"
 # Variables with the prefix that are not settings (read by tests and scripts, not by NEO).
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     keys: KeySettings = KeySettings()
     gateway: GatewaySettings = GatewaySettings()
     log: LogSettings = LogSettings()
+    storage: StorageSettings = StorageSettings()
     sandbox: SandboxSettings = SandboxSettings()
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "NEO_DATABASE_URL"), exclude=True

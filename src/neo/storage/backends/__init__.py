@@ -1,0 +1,71 @@
+"""Where object bytes live: one Protocol, a local-disk implementation (default) and S3.
+
+Every stored object version has its own location `(bucket, key, version)`, written once and
+never overwritten: an upload writes a new version, the metadata row then points at it, and
+the old version is deleted after the row commits. Bytes no row points at are orphans that
+`sweep` removes, so a crash at any moment leaves no visible half-object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Location:
+    """One stored version of one object."""
+
+    bucket: str
+    key: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a completed write stored."""
+
+    size: int
+    etag: str  # quoted MD5 hex, like S3's ETag
+
+
+class ByteStream(Protocol):
+    """An opened object (or range of it), read in chunks; `aclose` releases it."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Backend(Protocol):
+    """The operations storage needs from a byte store."""
+
+    async def start(self) -> None:
+        """Prepare (create folders or the S3 bucket)."""
+
+    async def close(self) -> None:
+        """Release clients and handles."""
+
+    async def write(
+        self, loc: Location, chunks: AsyncIterable[bytes], *, content_type: str
+    ) -> Written:
+        """Store `chunks` at `loc` atomically: all of it becomes visible, or nothing."""
+
+    async def open(self, loc: Location, start: int = 0, end: int | None = None) -> ByteStream:
+        """Bytes `start..end` (inclusive) of `loc`; FileNotFoundError when missing."""
+
+    async def copy(self, src: Location, dst: Location) -> None:
+        """Duplicate `src`'s bytes at `dst`."""
+
+    async def delete(self, locs: Sequence[Location]) -> None:
+        """Remove `locs`; missing ones are ignored."""
+
+    def scan(self, *, older_than: float) -> AsyncIterator[Location]:
+        """Every stored version last written before the unix time `older_than`."""
+
+    async def abort_incomplete(self, *, older_than: float) -> int:
+        """Remove unfinished writes (temp files, multipart uploads); how many."""
+
+
+__all__ = ["Backend", "ByteStream", "Location", "Written"]
