@@ -37,11 +37,12 @@ CORS_ALLOW_HEADERS = [
     "apikey", "authorization", "x-client-info", "content-type", "x-supabase-api-version",
     "accept-profile", "content-profile", "prefer", "range", "range-unit", "x-upsert",
     "x-retry-count", "x-request-id", "cache-control", "x-metadata", "if-none-match",
-    "if-modified-since", "accept", "x-region",
+    "if-modified-since", "accept", "x-region", "content-transfer-encoding",
 ]  # fmt: skip
 CORS_EXPOSE_HEADERS = [
     "content-range", "x-total-count", "link", "x-supabase-api-version", "proxy-status",
     "x-request-id", "location", "preference-applied", "etag", "x-sb-error-code",
+    "content-disposition", "last-modified", "accept-ranges", "content-length",
 ]  # fmt: skip
 
 
@@ -61,6 +62,7 @@ class Capability:
     migrations: MigrationSource | None = None
     start: StartHook | None = None
     section: str | None = None  # the root settings field handed to `start`
+    key_auth: bool = True  # behind Kong's apikey check in Supabase (not storage, functions)
 
 
 CAPABILITIES: list[Capability] = [
@@ -74,6 +76,7 @@ CAPABILITIES: list[Capability] = [
         migrations=storage.MIGRATIONS,
         start=storage.start,
         section="storage",
+        key_auth=False,
     ),
     Capability(
         "sandbox",
@@ -92,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     dialects = Dialects()
     for cap in CAPABILITIES:
         if cap.renderer is not None:
-            dialects.register(cap.prefix, cap.renderer)
+            dialects.register(cap.prefix, cap.renderer, key_auth=cap.key_auth)
     sources = [cap.migrations for cap in CAPABILITIES if cap.migrations is not None]
     metrics = Metrics()
 

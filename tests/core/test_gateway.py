@@ -247,3 +247,20 @@ async def test_5xx_bodies_hide_internals_unless_the_error_is_meant_for_the_calle
     assert b"secret detail" not in hidden.body
     assert b"r1" in hidden.body
     assert b"no memory cgroup" in shown.body
+
+
+def test_apikey_errors_use_kong_shape_only_where_supabase_has_key_auth() -> None:
+    from starlette.requests import Request
+
+    from neo.core.errors import Dialects, InvalidApiKey, native_body
+
+    dialects = Dialects()
+    dialects.register("/rest/v1", native_body)
+    dialects.register("/storage/v1", native_body, key_auth=False)
+
+    def render(path: str) -> dict[str, object]:
+        scope = {"type": "http", "path": path, "headers": [], "state": {"request_id": "r"}}
+        return json.loads(dialects.render(InvalidApiKey(), Request(scope)).body)
+
+    assert set(render("/rest/v1/todos")) == {"message", "hint"}
+    assert render("/storage/v1/object/b/k")["code"] == "invalid_api_key"

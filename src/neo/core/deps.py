@@ -38,14 +38,25 @@ def request_context(request: Request) -> RequestContext:
     return RequestContext(method=request.method, path=request.url.path, headers=headers)
 
 
+# FastAPI runs plain `def` dependencies in a thread pool (a few ms under load); the aliases
+# below use these async wrappers so resolution stays on the event loop. The plain functions
+# above remain for code that holds a Request.
+async def _core(request: Request) -> Core:
+    return get_core(request)
+
+
+async def _actor(request: Request) -> Actor:
+    return get_actor(request)
+
+
 async def transaction_as_caller(
-    request: Request, actor: Annotated[Actor, Depends(get_actor)]
+    request: Request, actor: Annotated[Actor, Depends(_actor)]
 ) -> AsyncIterator[Connection]:
     """A transaction on the API pool acting as the caller."""
     async with get_core(request).db.transaction_as(actor, request_context(request)) as conn:
         yield conn
 
 
-CoreDep = Annotated[Core, Depends(get_core)]
-ActorDep = Annotated[Actor, Depends(get_actor)]
+CoreDep = Annotated[Core, Depends(_core)]
+ActorDep = Annotated[Actor, Depends(_actor)]
 Tx = Annotated[Connection, Depends(transaction_as_caller)]

@@ -138,22 +138,34 @@ class Dialects:
 
     by_prefix: dict[str, Renderer] = field(default_factory=dict)
     default: Renderer = native_body
+    without_key_auth: set[str] = field(default_factory=set)
 
-    def register(self, prefix: str, renderer: Renderer) -> None:
-        """Render errors under `prefix` with `renderer`."""
+    def register(self, prefix: str, renderer: Renderer, *, key_auth: bool = True) -> None:
+        """Render errors under `prefix` with `renderer`.
+
+        `key_auth=False` marks a contract that Supabase serves without Kong's key check
+        (storage, functions): apikey errors there use the contract's own shape.
+        """
         self.by_prefix[prefix] = renderer
+        if not key_auth:
+            self.without_key_auth.add(prefix)
 
-    def for_path(self, path: str) -> Renderer:
-        """The renderer for a request path."""
+    def _prefix(self, path: str) -> str:
         best = ""
         for prefix in self.by_prefix:
             if path.startswith(prefix) and len(prefix) > len(best):
                 best = prefix
+        return best
+
+    def for_path(self, path: str) -> Renderer:
+        """The renderer for a request path."""
+        best = self._prefix(path)
         return self.by_prefix[best] if best else self.default
 
     def render(self, error: NeoError, request: Request) -> Response:
         """Turn `error` into a response in the shape of the contract owning the path."""
-        if isinstance(error, InvalidApiKey | MissingApiKey):
+        key_auth = self._prefix(request.url.path) not in self.without_key_auth
+        if isinstance(error, InvalidApiKey | MissingApiKey) and key_auth:
             return _kong_body(error)  # the gateway's answer, as Kong gives it
         if error.status >= 500 and not error.expose:
             error = NeoError(
