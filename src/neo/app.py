@@ -67,7 +67,15 @@ class Capability:
 
 CAPABILITIES: list[Capability] = [
     Capability("core", core_router, migrations=CORE_MIGRATIONS),
-    Capability("auth", auth.router, prefix=auth.PREFIX, renderer=auth.render_gotrue_error),
+    Capability(
+        "auth",
+        auth.router,
+        prefix=auth.PREFIX,
+        renderer=auth.render_gotrue_error,
+        migrations=auth.MIGRATIONS,
+        start=auth.start,
+        section="auth",
+    ),
     Capability(
         "storage",
         storage.router,

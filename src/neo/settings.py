@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from neo.auth import AuthSettings
 from neo.core.settings import (
     ApiSettings,
     CoreSettings,
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     keys: KeySettings = KeySettings()
     gateway: GatewaySettings = GatewaySettings()
     log: LogSettings = LogSettings()
+    auth: AuthSettings = AuthSettings()
     storage: StorageSettings = StorageSettings()
     sandbox: SandboxSettings = SandboxSettings()
     database_url: str | None = Field(

@@ -1,11 +1,32 @@
-"""Auth: the GoTrue-compatible service under `/auth/v1`.
+"""Auth: the GoTrue-compatible service under `/auth/v1`, hardened beyond it.
 
-So far it serves the key documents (`/.well-known/jwks.json`, `/.well-known/openid-configuration`)
-and `/health`; sign-up, tokens, users and the `auth` tables come with the auth issue.
-Errors use GoTrue's body shapes (`errors.render_gotrue_error`).
+Owns the `auth` schema with GoTrue's tables (users, identities, sessions, refresh_tokens,
+mfa_*, flow_state, one_time_tokens, audit_log_entries, sso/saml) so that apps' foreign keys and
+triggers on `auth.users` work and Supabase dumps load, plus `neo_auth` (dev mailbox,
+throttles). Serves sign-up (email, anonymous), the password / refresh_token / pkce grants,
+GET/PUT /user, logout scopes, email flows (otp, recover, resend, verify, reauthenticate),
+TOTP MFA (`mfa/`), OAuth/OIDC sign-in as a client (`oauth/`), the admin API with the dev
+mailbox, settings, health and the key documents. Errors use
+GoTrue's codes and both body formats (`errors.render_gotrue_error`). Settings: `AuthSettings`
+(`NEO_AUTH__*`).
 """
+
+from pathlib import Path
 
 from neo.auth.errors import render_gotrue_error
 from neo.auth.router import PREFIX, router
+from neo.auth.settings import AuthSettings
+from neo.auth.state import AuthState, start
+from neo.core.migrations import MigrationSource
 
-__all__ = ["PREFIX", "render_gotrue_error", "router"]
+MIGRATIONS = MigrationSource("auth", Path(__file__).with_name("migrations"))
+
+__all__ = [
+    "MIGRATIONS",
+    "PREFIX",
+    "AuthSettings",
+    "AuthState",
+    "render_gotrue_error",
+    "router",
+    "start",
+]

@@ -1,4 +1,7 @@
-"""HTTP routes of `/auth/v1` served so far: health and the public key documents."""
+"""HTTP routes of `/auth/v1`: the public documents here, the rest in the `router_*` modules.
+
+Every route of the capability is listed by the `include_router` calls below.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,40 @@ from typing import Any
 from fastapi import APIRouter
 
 from neo import __version__
+from neo.auth import mfa, router_admin, router_email, router_token, router_user
+from neo.auth.deps import AuthRoute, StateDep
+from neo.auth.oauth import router as oauth
 from neo.core.deps import CoreDep
 
 PREFIX = "/auth/v1"
-router = APIRouter(prefix=PREFIX, tags=["auth"])
+router = APIRouter(prefix=PREFIX, tags=["auth"], route_class=AuthRoute)
 
 
 @router.get("/health")
 async def health() -> dict[str, str]:
     """GoTrue's health document."""
     return {"version": __version__, "name": "NEO Auth", "description": "GoTrue-compatible auth"}
+
+
+@router.get("/settings")
+async def settings(state: StateDep) -> dict[str, Any]:
+    """GoTrue's settings document (which providers and sign-ups are on)."""
+    s = state.settings
+    external = {name: False for name in ("apple", "azure", "bitbucket", "discord", "facebook",
+                "figma", "github", "gitlab", "google", "keycloak", "kakao", "linkedin",
+                "linkedin_oidc", "notion", "slack", "slack_oidc", "spotify", "twitch",
+                "twitter", "workos", "zoom", "phone")}  # fmt: skip
+    external |= {"anonymous_users": s.anonymous_users, "email": s.email_enabled}
+    return {
+        "external": external,
+        "disable_signup": s.disable_signup,
+        "mailer_autoconfirm": s.autoconfirm,
+        "phone_autoconfirm": False,
+        "sms_provider": "",
+        "saml_enabled": False,
+        "saml_private_key_next_configured": False,
+        "passkeys_enabled": False,
+    }
 
 
 @router.get("/.well-known/jwks.json")
@@ -39,3 +66,11 @@ async def openid_configuration(core: CoreDep) -> dict[str, Any]:
         "response_types_supported": ["code", "token"],
         "subject_types_supported": ["public"],
     }
+
+
+router.include_router(router_token.router)
+router.include_router(router_user.router)
+router.include_router(router_email.router)
+router.include_router(router_admin.router)
+router.include_router(mfa.router)
+router.include_router(oauth.router)

@@ -1,0 +1,280 @@
+-- Named queries of the auth capability. Loaded once by neo.auth.store.
+-- Metadata merges follow GoTrue: top-level keys are replaced, a JSON null removes the key.
+
+-- name: insert_user
+insert into auth.users (
+    instance_id, id, aud, role, email, phone, encrypted_password, email_confirmed_at,
+    raw_app_meta_data, raw_user_meta_data, is_anonymous, invited_at, confirmation_sent_at,
+    is_super_admin, created_at, updated_at
+) values (
+    '00000000-0000-0000-0000-000000000000', $1, $2, $3, $4, $5, $6, $7,
+    $8::jsonb, $9::jsonb, $10, $11, $12, false, now(), now()
+)
+returning *;
+
+-- name: select_user
+select * from auth.users where id = $1;
+
+-- name: select_user_for_update
+select * from auth.users where id = $1 for update;
+
+-- name: select_user_by_email
+select * from auth.users
+where lower(email) = lower($1) and is_sso_user = false
+order by created_at
+limit 1;
+
+-- name: select_users
+select * from auth.users
+where ($3::text is null or email ilike '%' || $3 || '%')
+order by created_at desc, id
+limit $1 offset $2;
+
+-- name: count_users
+select count(*) from auth.users where ($1::text is null or email ilike '%' || $1 || '%');
+
+-- name: delete_user
+delete from auth.users where id = $1 returning id;
+
+-- name: soft_delete_user
+update auth.users
+set deleted_at = now(), updated_at = now(), email = null, phone = null,
+    encrypted_password = '', raw_user_meta_data = '{}'::jsonb
+where id = $1
+returning id;
+
+-- name: update_user_password
+update auth.users set encrypted_password = $2, updated_at = now() where id = $1;
+
+-- name: update_user_signed_in
+update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1;
+
+-- name: update_user_email_confirmed
+update auth.users
+set email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
+where id = $1;
+
+-- name: update_user_metadata
+update auth.users
+set raw_user_meta_data = (
+        select coalesce(jsonb_object_agg(key, value) filter (where value <> 'null'::jsonb), '{}')
+        from jsonb_each(coalesce(raw_user_meta_data, '{}') || $2::jsonb)
+    ),
+    updated_at = now()
+where id = $1;
+
+-- name: update_user_app_metadata
+update auth.users
+set raw_app_meta_data = (
+        select coalesce(jsonb_object_agg(key, value) filter (where value <> 'null'::jsonb), '{}')
+        from jsonb_each(coalesce(raw_app_meta_data, '{}') || $2::jsonb)
+    ),
+    updated_at = now()
+where id = $1;
+
+-- name: update_user_email
+update auth.users
+set email = $2, email_change = '', email_change_sent_at = null,
+    email_confirmed_at = coalesce($3, email_confirmed_at), is_anonymous = false, updated_at = now()
+where id = $1;
+
+-- name: update_user_email_change
+update auth.users
+set email_change = $2, email_change_sent_at = now(), email_change_confirm_status = 0,
+    updated_at = now()
+where id = $1;
+
+-- name: update_user_role
+update auth.users set role = $2, updated_at = now() where id = $1;
+
+-- name: update_user_ban
+update auth.users set banned_until = $2, updated_at = now() where id = $1;
+
+-- name: update_user_sent_at
+update auth.users
+set confirmation_sent_at = case when $2 = 'confirmation' then now() else confirmation_sent_at end,
+    recovery_sent_at = case when $2 = 'recovery' then now() else recovery_sent_at end,
+    reauthentication_sent_at = case when $2 = 'reauthentication' then now()
+                                    else reauthentication_sent_at end,
+    invited_at = case when $2 = 'invite' then coalesce(invited_at, now()) else invited_at end,
+    updated_at = now()
+where id = $1;
+
+-- name: insert_identity
+insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at,
+                             created_at, updated_at)
+values ($1, $2, $3::jsonb, $4, now(), now(), now())
+on conflict (provider_id, provider) do update set identity_data = excluded.identity_data,
+    updated_at = now()
+returning *;
+
+-- name: update_identity_email
+update auth.identities
+set identity_data = identity_data || jsonb_build_object('email', $2::text), updated_at = now()
+where user_id = $1 and provider = 'email';
+
+-- name: touch_identity
+update auth.identities set last_sign_in_at = now(), updated_at = now()
+where user_id = $1 and provider = $2;
+
+-- name: select_factors
+select * from auth.mfa_factors where user_id = $1 order by created_at;
+
+-- name: insert_session
+insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at, user_agent, ip)
+values ($1, $2, now(), now(), $3::auth.aal_level, now() at time zone 'utc', $4, $5::inet)
+returning *;
+
+-- name: select_session
+select * from auth.sessions where id = $1;
+
+-- name: touch_session
+update auth.sessions
+set refreshed_at = now() at time zone 'utc', updated_at = now()
+where id = $1;
+
+-- name: delete_session
+delete from auth.sessions where id = $1;
+
+-- name: delete_user_sessions
+delete from auth.sessions where user_id = $1 and ($2::uuid is null or id <> $2);
+
+-- name: insert_amr_claim
+insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)
+values (gen_random_uuid(), $1, now(), now(), $2)
+on conflict (session_id, authentication_method) do update set updated_at = now();
+
+-- name: insert_refresh_token
+insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at,
+                                 parent, session_id)
+values ('00000000-0000-0000-0000-000000000000', $1, $2, false, now(), now(), $3, $4)
+returning id;
+
+-- name: select_refresh_token
+select * from auth.refresh_tokens where token = $1;
+
+-- name: insert_audit_entry
+insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
+values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $1::json, now(), $2);
+
+-- name: upsert_one_time_token
+insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to, code_hash,
+                                  flow_state_id, verify_type, attempts, created_at, updated_at)
+values (gen_random_uuid(), $1, $2::auth.one_time_token_type, $3, $4, $5, $6, $7, 0,
+        now() at time zone 'utc', now() at time zone 'utc')
+on conflict (user_id, token_type) do update
+set token_hash = excluded.token_hash, relates_to = excluded.relates_to,
+    code_hash = excluded.code_hash, flow_state_id = excluded.flow_state_id,
+    verify_type = excluded.verify_type, attempts = 0,
+    created_at = excluded.created_at, updated_at = excluded.updated_at;
+
+-- name: select_one_time_token_by_hash
+select * from auth.one_time_tokens where token_hash = $1 for update;
+
+-- name: select_one_time_tokens_for_user
+select * from auth.one_time_tokens where user_id = $1 for update;
+
+-- name: count_otp_attempt
+update auth.one_time_tokens set attempts = attempts + 1, updated_at = now()
+where id = $1
+returning attempts;
+
+-- name: delete_one_time_token
+delete from auth.one_time_tokens where id = $1;
+
+-- name: insert_flow_state
+insert into auth.flow_state (id, user_id, auth_code, code_challenge_method, code_challenge,
+                             provider_type, authentication_method, created_at, updated_at)
+values ($1, $2, $3, $4::auth.code_challenge_method, $5, $6, $7, now(), now());
+
+-- name: issue_flow_state_code
+update auth.flow_state set auth_code_issued_at = now(), user_id = coalesce($2, user_id),
+    updated_at = now()
+where id = $1
+returning auth_code;
+
+-- name: take_flow_state
+delete from auth.flow_state where auth_code = $1 returning *;
+
+-- name: insert_mail
+insert into neo_auth.mailbox (recipient, subject, kind, body_text, body_html, link, code)
+values ($1, $2, $3, $4, $5, $6, $7)
+returning id, created_at;
+
+-- name: select_mail
+select * from neo_auth.mailbox
+where ($1::text is null or lower(recipient) = lower($1))
+order by id desc
+limit $2;
+
+-- name: delete_mail
+delete from neo_auth.mailbox where ($1::text is null or lower(recipient) = lower($1));
+
+-- name: hit_throttle
+insert into neo_auth.throttles (key, window_start, hits)
+values ($1, to_timestamp(floor(extract(epoch from now()) / $2::int) * $2::int), $3::int)
+on conflict (key, window_start) do update set hits = neo_auth.throttles.hits + excluded.hits
+returning hits,
+    (extract(epoch from window_start) + $2::int - extract(epoch from now()))::int as retry_after;
+
+-- name: peek_throttle
+-- The current and the previous window: a hit is remembered for one to two windows.
+select coalesce(sum(hits), 0)::int as hits from neo_auth.throttles
+where key = $1 and window_start > now() - make_interval(secs => 2 * $2::int);
+
+-- name: clear_throttle
+delete from neo_auth.throttles where key = $1;
+
+-- name: prune_throttles
+delete from neo_auth.throttles where window_start < now() - interval '1 day';
+
+-- name: select_user_by_email_change
+select * from auth.users where lower(email_change) = lower($1) order by updated_at desc limit 1;
+
+-- name: select_user_bundle
+-- A user with what its JSON and access token need, in one round trip: identities, factors
+-- (never the secret), the session's AMR claims and AAL.
+select u.*,
+    coalesce((select json_agg(i order by i.created_at) from auth.identities i
+              where i.user_id = u.id), '[]')::text as identities_json,
+    coalesce((select json_agg(json_build_object(
+                  'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type,
+                  'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
+                  'phone', f.phone, 'last_challenged_at', f.last_challenged_at)
+              order by f.created_at) from auth.mfa_factors f
+              where f.user_id = u.id), '[]')::text as factors_json,
+    coalesce((select json_agg(json_build_object(
+                  'method', c.authentication_method,
+                  'timestamp', floor(extract(epoch from c.updated_at))::bigint)
+              order by c.updated_at desc) from auth.mfa_amr_claims c
+              where c.session_id = $2), '[]')::text as amr_json,
+    (select s.aal::text from auth.sessions s where s.id = $2) as session_aal,
+    exists (select from auth.sessions s where s.id = $2) as session_exists
+from auth.users u
+where u.id = $1;
+
+-- name: select_refresh_token_for_update
+-- The token with its session and user; the token and session rows stay locked, so parallel
+-- refreshes of one session take turns.
+select rt.id, rt.token, rt.revoked, rt.updated_at, rt.session_id, s.user_id,
+    s.created_at as session_created_at, s.refreshed_at, s.not_after,
+    u.banned_until, u.id is not null as user_exists
+from auth.refresh_tokens rt
+join auth.sessions s on s.id = rt.session_id
+left join auth.users u on u.id = s.user_id
+where rt.token = $1
+for update of rt, s;
+
+-- name: rotate_refresh_token
+with revoked as (
+    update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1
+), touched as (
+    update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now()
+    where id = $4
+), audited as (
+    insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
+    values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $5::json, now(), $6)
+)
+insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at,
+                                 parent, session_id)
+values ('00000000-0000-0000-0000-000000000000', $2, $3, false, now(), now(), $7, $4);

@@ -1,0 +1,39 @@
+"""Routes for the signed-in user: GET/PUT /user, GET /reauthenticate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from neo.auth import service, service_user
+from neo.auth.deps import AuthRoute, ClientDep, StateDep, UserDep, read_body
+from neo.auth.params import UserUpdate
+
+router = APIRouter(route_class=AuthRoute)
+
+
+@router.get("/user")
+async def get_user(state: StateDep, actor: UserDep) -> dict[str, Any]:
+    """The caller's User."""
+    return await service.get_user(state, actor)
+
+
+@router.put("/user")
+async def update_user(
+    request: Request,
+    state: StateDep,
+    actor: UserDep,
+    client: ClientDep,
+    redirect_to: str | None = None,
+) -> dict[str, Any]:
+    """Change the caller's password, email or user_metadata."""
+    params = await read_body(request, UserUpdate)
+    return await service_user.update_user(state, actor, params, client, redirect_to)
+
+
+@router.get("/reauthenticate")
+async def reauthenticate(state: StateDep, actor: UserDep) -> dict[str, Any]:
+    """Mail a nonce that a following password change presents."""
+    await service_user.reauthenticate(state, actor)
+    return {}
