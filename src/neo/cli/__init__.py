@@ -8,7 +8,7 @@ traceback: 2 configuration, 3 port in use, 4 database/data dir, 1 anything else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -44,7 +44,7 @@ def _settings(data_dir: Path | None = None, **api: Any) -> Settings:
         _fail(str(exc), 2)
 
 
-def _fail(message: str, code: int) -> Any:
+def _fail(message: str, code: int) -> NoReturn:
     errors.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
 

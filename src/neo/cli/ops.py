@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from neo import sandbox
 from neo.cli.database import embedded_server, owner_url
 from neo.core import store
 from neo.core.keys import load_keyring, rotate_keys
@@ -131,7 +131,7 @@ def check(settings: Settings, console: Console) -> bool:
 
     with owner_url(core) as url:
         facts, extensions = asyncio.run(_with_conn(url, work))
-    ok = facts["version_num"] >= MIN_SERVER_VERSION
+    ok = bool(facts["version_num"] >= MIN_SERVER_VERSION)
     table = Table(title="neo check", title_justify="left")
     for column in ("check", "result", "note"):
         table.add_column(column)
@@ -149,8 +149,9 @@ def check(settings: Settings, console: Console) -> bool:
     shims = [e for e in ("uuid-ossp", "pgcrypto") if e in missing]
     if shims:
         table.add_row("shims", "ok", f"SQL shims stand in for parts of: {', '.join(shims)}")
-    bwrap = shutil.which("bwrap")
-    table.add_row("sandbox", "info", f"bubblewrap {'found' if bwrap else 'not installed'}; "
-                  "the sandbox runtime is not part of this release yet")  # fmt: skip
+    report = sandbox.probe(settings.sandbox, core.data_dir)
+    sandbox_ok = report.ok or not settings.sandbox.enabled
+    table.add_row("sandbox", "ok" if report.ok else "FAIL" if settings.sandbox.enabled else "off",
+                  "\n".join(report.lines()))  # fmt: skip
     console.print(table)
-    return ok
+    return ok and sandbox_ok

@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import uvicorn
@@ -116,7 +117,12 @@ def _serve(
         workers=core.api.workers,
         data_dir=str(core.data_dir),
     )
-    common = {"host": core.api.host, "port": core.api.port, "log_config": None, "access_log": False}
+    common: dict[str, Any] = {
+        "host": core.api.host,
+        "port": core.api.port,
+        "log_config": None,
+        "access_log": False,
+    }
     if core.api.workers > 1:
         _worker_env(settings, db_url)
         uvicorn.run("neo.cli.start:worker_app", factory=True, workers=core.api.workers, **common)
