@@ -264,3 +264,16 @@ def test_apikey_errors_use_kong_shape_only_where_supabase_has_key_auth() -> None
 
     assert set(render("/rest/v1/todos")) == {"message", "hint"}
     assert render("/storage/v1/object/b/k")["code"] == "invalid_api_key"
+
+
+def test_apikey_check_alone_ignores_an_expired_bearer(app: FastAPI) -> None:
+    from neo.core.errors import InvalidApiKey
+
+    gateway = app.state.core.gateway
+    expired = keys(app).sign(user_claims(exp=int(time.time()) - 60))
+    headers = {"apikey": DEMO_ANON_KEY, "authorization": f"Bearer {expired}"}
+    assert gateway.resolve_apikey(headers, {}).role == "anon"
+    assert gateway.resolve_apikey({}, {"apikey": DEMO_SERVICE_KEY}).role == "service_role"
+    assert gateway.resolve_apikey({}, {}).role == "anon"
+    with pytest.raises(InvalidApiKey):
+        gateway.resolve_apikey({"apikey": "sb_secret_wrong"}, {})

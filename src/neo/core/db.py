@@ -50,7 +50,9 @@ def size_pools(max_connections: int, *, workers: int, pool_max: int) -> PoolSize
     """Share the server's connections between `workers` processes, within `pool_max` each."""
     usable = max(4, max_connections - RESERVED_CONNECTIONS)
     per_process = max(4, usable // max(1, workers))
-    admin = max(2, min(5, per_process // 4))
+    # Auth and storage bookkeeping run on the owner pool, so it gets a real share: a third
+    # of the process's connections, within the same `pool_max` cap as the API pool.
+    admin = max(2, min(pool_max, per_process // 3))
     return PoolSizes(admin=admin, api=max(2, min(pool_max, per_process - admin)))
 
 

@@ -49,6 +49,10 @@ async def _actor(request: Request) -> Actor:
     return get_actor(request)
 
 
+async def _apikey_actor(request: Request) -> Actor:
+    return get_core(request).gateway.resolve_apikey(request.headers, request.query_params)
+
+
 async def transaction_as_caller(
     request: Request, actor: Annotated[Actor, Depends(_actor)]
 ) -> AsyncIterator[Connection]:
@@ -59,4 +63,5 @@ async def transaction_as_caller(
 
 CoreDep = Annotated[Core, Depends(_core)]
 ActorDep = Annotated[Actor, Depends(_actor)]
+ApiKeyDep = Annotated[Actor, Depends(_apikey_actor)]  # the apikey's actor; bearer ignored
 Tx = Annotated[Connection, Depends(transaction_as_caller)]

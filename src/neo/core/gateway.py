@@ -45,6 +45,19 @@ class Gateway:
             raise MissingApiKey()
         return Actor.anonymous()
 
+    def resolve_apikey(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Actor:
+        """The actor of the `apikey` alone, ignoring any bearer token: Kong's key check.
+
+        For public routes that must refuse an unknown key but take an expired session token
+        (e.g. `/auth/v1/token`); no key is anon, unless strict mode requires one.
+        """
+        key = headers.get("apikey") or query.get("apikey")
+        if key:
+            return self._actor_for_key(key)
+        if self.settings.require_api_key:
+            raise MissingApiKey()
+        return Actor.anonymous()
+
     def _actor_for_key(self, key: str) -> Actor:
         if key.startswith("sb_"):
             role = self.keys.role_for_opaque_key(key)
