@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import Depends, Request
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.responses import Response
 
 from neo.auth.errors import (
     BadJson,
     NoAuthorization,
     NotAdmin,
-    PublicServerError,
     RequestTooLarge,
-    render_gotrue_error,
 )
 from neo.auth.sessions import Client
 from neo.auth.state import AuthState
@@ -35,26 +30,6 @@ from neo.core.deps import get_actor
 MAX_BODY = 1024 * 1024  # GoTrue caps bodies at 1 MB
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger("neo.auth")
-
-
-class AuthRoute(APIRoute):
-    """A route that shows GoTrue's public 5xx messages ("Database error saving new user").
-
-    The core's renderer replaces every 5xx message with a generic one; GoTrue's clients and
-    apps look for this one, which reveals nothing internal.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except PublicServerError as exc:
-                log.error("auth.database_failed", code=exc.code, error=exc.message)
-                return render_gotrue_error(exc, request)
-
-        return route
 
 
 def get_state(request: Request) -> AuthState:

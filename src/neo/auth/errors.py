@@ -137,6 +137,7 @@ class PublicServerError(AuthError):
     """A 5xx whose message GoTrue shows as is (e.g. a failing trigger on auth.users)."""
 
     status, code, message = 500, "unexpected_failure", "Database error saving new user"
+    expose = True
 
 
 def retry_after(error: NeoError, seconds: int) -> NeoError:

@@ -11,12 +11,12 @@ from fastapi import APIRouter
 
 from neo import __version__
 from neo.auth import mfa, router_admin, router_email, router_token, router_user
-from neo.auth.deps import AuthRoute, StateDep
+from neo.auth.deps import StateDep
 from neo.auth.oauth import router as oauth
 from neo.core.deps import CoreDep
 
 PREFIX = "/auth/v1"
-router = APIRouter(prefix=PREFIX, tags=["auth"], route_class=AuthRoute)
+router = APIRouter(prefix=PREFIX, tags=["auth"])
 
 
 @router.get("/health")

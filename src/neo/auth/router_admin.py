@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from neo.auth import service_admin
-from neo.auth.deps import AdminDep, AuthRoute, ClientDep, StateDep, read_body
+from neo.auth.deps import AdminDep, ClientDep, StateDep, read_body
 from neo.auth.errors import ValidationFailed
 from neo.auth.params import AdminUser, DeleteUser, GenerateLinkParams, InviteParams
 
-router = APIRouter(route_class=AuthRoute)
+router = APIRouter()
 
 
 @router.post("/admin/users")

@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
 from neo.auth import links, service_email
-from neo.auth.deps import AuthRoute, ClientDep, StateDep, read_body
+from neo.auth.deps import ClientDep, StateDep, read_body
 from neo.auth.errors import AuthError
 from neo.auth.params import EmailParams, OtpParams, ResendParams, VerifyParams
 from neo.auth.sessions import Client
 from neo.auth.state import AuthState
 
-router = APIRouter(route_class=AuthRoute)
+router = APIRouter()
 
 
 @router.post("/otp")

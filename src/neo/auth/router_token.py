@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from neo.auth import service, sessions
-from neo.auth.deps import AuthRoute, ClientDep, StateDep, UserDep, read_body
+from neo.auth.deps import ClientDep, StateDep, UserDep, read_body
 from neo.auth.errors import InvalidCredentials
 from neo.auth.params import PasswordGrant, PkceGrant, RefreshGrant, SignupParams
 
-router = APIRouter(route_class=AuthRoute)
+router = APIRouter()
 
 
 @router.post("/signup")

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from neo.auth import service, service_user
-from neo.auth.deps import AuthRoute, ClientDep, StateDep, UserDep, read_body
+from neo.auth.deps import ClientDep, StateDep, UserDep, read_body
 from neo.auth.params import UserUpdate
 
-router = APIRouter(route_class=AuthRoute)
+router = APIRouter()
 
 
 @router.get("/user")

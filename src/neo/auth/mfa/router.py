@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from neo.auth.deps import AdminDep, AuthRoute, ClientDep, StateDep, UserDep, read_body
+from neo.auth.deps import AdminDep, ClientDep, StateDep, UserDep, read_body
 from neo.auth.mfa import service
 from neo.auth.params import Params
 
-router = APIRouter(route_class=AuthRoute)
+router = APIRouter()
 
 
 class EnrollParams(Params):

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
-from neo.auth.deps import AuthRoute, ClientDep, StateDep, UserDep
+from neo.auth.deps import ClientDep, StateDep, UserDep
 from neo.auth.errors import AuthError
 from neo.auth.oauth import service
 from neo.auth.params import PkceParams
 from neo.auth.service import current_user
 
-router = APIRouter(route_class=AuthRoute)
+router = APIRouter()
 
 
 @router.get("/authorize")
