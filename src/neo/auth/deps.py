@@ -12,7 +12,6 @@ import json
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
-import structlog
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
@@ -29,7 +28,6 @@ from neo.core.deps import get_actor
 
 MAX_BODY = 1024 * 1024  # GoTrue caps bodies at 1 MB
 M = TypeVar("M", bound=BaseModel)
-log = structlog.get_logger("neo.auth")
 
 
 def get_state(request: Request) -> AuthState:
