@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from neo import __version__, auth, sandbox, storage
+from neo import __version__, auth, data, sandbox, storage
 from neo.core.errors import BadRequest, Dialects, NeoError, Renderer
 from neo.core.logging import configure_logging
 from neo.core.metrics import Metrics
@@ -67,6 +67,15 @@ class Capability:
 
 CAPABILITIES: list[Capability] = [
     Capability("core", core_router, migrations=CORE_MIGRATIONS),
+    Capability(
+        "data",
+        data.router,
+        prefix=data.PREFIX,
+        renderer=data.render_postgrest_error,
+        migrations=data.MIGRATIONS,
+        start=data.start,
+        section="data",
+    ),
     Capability(
         "auth",
         auth.router,

@@ -25,6 +25,7 @@ from neo.core.settings import (
     KeySettings,
     LogSettings,
 )
+from neo.data import DataSettings
 from neo.sandbox import SandboxSettings
 from neo.storage import StorageSettings
 
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     keys: KeySettings = KeySettings()
     gateway: GatewaySettings = GatewaySettings()
     log: LogSettings = LogSettings()
+    data: DataSettings = DataSettings()
     auth: AuthSettings = AuthSettings()
     storage: StorageSettings = StorageSettings()
     sandbox: SandboxSettings = SandboxSettings()

@@ -115,3 +115,17 @@ async def test_unknown_role_is_reported_as_such(db: Database) -> None:
     with pytest.raises(UnknownRole):
         async with db.transaction_as(Actor(role="ghost", claims={"role": "ghost"})):
             pass
+
+
+async def test_extra_settings_apply_after_the_role_switch_in_the_same_transaction(
+    db: Database,
+) -> None:
+    settings = {"statement_timeout": "1234ms", "search_path": "public"}
+    async with db.transaction_as(user(ALICE), settings=settings) as conn:
+        row = await conn.fetchrow(
+            "select current_user, current_setting('statement_timeout'),"
+            " current_setting('search_path')"
+        )
+    assert tuple(row) == ("authenticated", "1234ms", "public")
+    async with db.api.acquire() as conn:
+        assert await conn.fetchval("select current_setting('statement_timeout')") != "1234ms"

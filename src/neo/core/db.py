@@ -13,7 +13,7 @@ One request is one transaction; services never commit.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -31,7 +31,9 @@ select set_config('role', $1, true),
        set_config('request.method', $3, true),
        set_config('request.path', $4, true),
        set_config('request.headers', $5, true),
-       set_config('search_path', $6, true)
+       set_config('search_path', $6, true),
+       (select count(set_config(name, value, true))
+          from unnest($7::text[], $8::text[]) as s(name, value))
 """
 # What store functions accept: a plain connection or one borrowed from a pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -96,10 +98,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction_as(
-        self, actor: Actor, request: RequestContext | None = None, *, readonly: bool = False
+        self,
+        actor: Actor,
+        request: RequestContext | None = None,
+        *,
+        readonly: bool = False,
+        settings: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Connection]:
-        """One transaction on the API pool acting as `actor`, with PostgREST's settings."""
+        """One transaction on the API pool acting as `actor`, with PostgREST's settings.
+
+        `settings` adds transaction-local settings in the same round trip, after the role
+        switch (a role's `ALTER ROLE … SET` values, another `search_path`).
+        """
         request = request or RequestContext()
+        extra = dict(settings or {})
+        search_path = extra.pop("search_path", self.search_path)
         async with self.api.acquire() as conn, conn.transaction(readonly=readonly):
             try:
                 await conn.execute(
@@ -109,7 +122,9 @@ class Database:
                     request.method,
                     request.path,
                     json.dumps(request.headers, separators=(",", ":")),
-                    self.search_path,
+                    search_path,
+                    list(extra),
+                    list(extra.values()),
                 )
             except (asyncpg.InvalidParameterValueError, asyncpg.InsufficientPrivilegeError):
                 raise UnknownRole(actor.role) from None

@@ -1,0 +1,112 @@
+"""HTTP routes of `/rest/v1`: tables and views, `/rpc/{fn}`, and the OpenAPI root.
+
+Only HTTP here: resolve the caller, parse the request, pick the schema, hand over to
+`service.py`, return its response.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from neo.core.actor import RequestContext
+from neo.core.deps import get_actor
+from neo.data import service
+from neo.data.errors import ApiError
+from neo.data.openapi import openapi_document
+from neo.data.request import negotiate, parse_request
+from neo.data.state import DataState
+
+PREFIX = "/rest/v1"
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+READ = ("GET", "HEAD")
+
+
+def _state(request: Request) -> DataState:
+    state: DataState = request.app.state.data
+    return state
+
+
+def _headers(request: Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+def _context(request: Request, headers: dict[str, str], path: str) -> RequestContext:
+    shown = {k: v for k, v in headers.items() if k != "cookie"}
+    return RequestContext(method=request.method, path=path, headers=shown)
+
+
+@router.api_route("/", methods=["GET", "HEAD"])
+async def root(request: Request) -> Response:
+    """The OpenAPI description of the exposed schema."""
+    get_actor(request)
+    headers = _headers(request)
+    state = _state(request)
+    media = negotiate(headers.get("accept"))
+    if media.kind not in ("json", "openapi"):
+        raise ApiError(
+            f"None of these media types are available: {headers.get('accept')}",
+            status=406,
+            code="PGRST107",
+        )
+    schema = state.schema_for(headers.get("accept-profile"))
+    body = openapi_document(state.cache, schema, state.core.public_url)
+    return Response(
+        b"" if request.method == "HEAD" else body,
+        media_type="application/openapi+json; charset=utf-8",
+    )
+
+
+async def rpc(request: Request) -> Response:
+    """Call a function."""
+    name = request.path_params["name"]
+    actor = get_actor(request)
+    state, headers = _state(request), _headers(request)
+    cache = state.cache
+    profile = headers.get("accept-profile" if request.method in READ else "content-profile")
+    schema = state.schema_for(profile.strip() if profile else None)
+    arg_names = frozenset(p.name for f in cache.functions.get((schema, name), []) for p in f.params)
+    req = parse_request(
+        request.method,
+        name,
+        request.query_params.multi_items(),
+        headers,
+        rpc=True,
+        arg_names=arg_names,
+    )
+    context = _context(request, headers, f"/rpc/{name}")
+    call = service.Call(state, actor, context, req, schema, cache)
+    raw = await request.body() if request.method == "POST" else None
+    return await service.call_function(call, raw)
+
+
+async def relation(request: Request) -> Response:
+    """Read or write a table or view."""
+    name = request.path_params["name"]
+    actor = get_actor(request)
+    state, headers = _state(request), _headers(request)
+    cache = state.cache
+    req = parse_request(request.method, name, request.query_params.multi_items(), headers)
+    schema = state.schema_for(req.profile)
+    call = service.Call(state, actor, _context(request, headers, f"/{name}"), req, schema, cache)
+    if request.method in READ:
+        return await service.read(call)
+    return await service.write(call, await request.body())
+
+
+async def options(request: Request) -> Response:
+    """The methods a relation supports (CORS preflights are answered by the middleware)."""
+    return Response(b"", headers={"Allow": "OPTIONS,GET,HEAD,POST,PATCH,DELETE"})
+
+
+async def unsupported(request: Request) -> Response:
+    """Methods PostgREST does not offer here."""
+    raise ApiError("Unsupported HTTP method: " + request.method, status=405, code="PGRST117")
+
+
+# The hot routes are plain Starlette routes: no FastAPI parameter solving per request. They
+# carry the full path (APIRouter's prefix applies to `api_route` only).
+router.add_route(f"{PREFIX}/rpc/{{name}}", rpc, methods=["GET", "HEAD", "POST"])
+router.add_route(f"{PREFIX}/{{name}}", relation, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"])
+router.add_route(f"{PREFIX}/{{name}}", options, methods=["OPTIONS"])
+router.add_route(f"{PREFIX}/{{name}}", unsupported, methods=["PUT", "TRACE", "CONNECT"])
