@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from neo.core.actor import Actor, RequestContext
-from neo.core.db import Database
+from neo.core.db import Database, savepoint
 from neo.core.errors import UnknownRole
 
 ALICE = str(uuid.uuid4())
@@ -104,10 +104,10 @@ async def test_reset_role_falls_back_to_authenticator_not_the_owner(db: Database
         await conn.execute("reset role")
         assert await conn.fetchval("select current_user") == "authenticator"
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            async with conn.transaction():  # savepoint: keep the outer transaction usable
+            async with savepoint(conn):  # keep the outer transaction usable
                 await conn.fetch("select * from neo_core.secrets")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            async with conn.transaction():
+            async with savepoint(conn):
                 await conn.execute("set role postgres")
 
 
@@ -129,3 +129,65 @@ async def test_extra_settings_apply_after_the_role_switch_in_the_same_transactio
     assert tuple(row) == ("authenticated", "1234ms", "public")
     async with db.api.acquire() as conn:
         assert await conn.fetchval("select current_setting('statement_timeout')") != "1234ms"
+
+
+async def test_session_level_changes_by_user_sql_do_not_reach_the_next_caller(
+    db: Database,
+) -> None:
+    async with db.transaction_as(user(ALICE)) as conn:
+        await conn.execute("select set_config('app.tenant', 'alice-tenant', false)")
+        await conn.execute("select set_config('statement_timeout', '1ms', false)")
+    for _ in range(db.api.get_size() + 1):  # whichever pooled connection comes next
+        async with db.transaction_as(user(BOB)) as conn:
+            row = await conn.fetchrow(
+                "select current_setting('app.tenant', true), current_setting('statement_timeout')"
+            )
+            assert row[0] in (None, "")
+            assert row[1] != "1ms"
+
+
+async def insert_twice(db: Database, note_id: int) -> None:
+    async with db.transaction_as(user(ALICE)) as conn:
+        for body in ("x", "y"):
+            await conn.execute(
+                "insert into public.notes (id, owner, body) values ($1, $2, $3)",
+                note_id,
+                uuid.UUID(ALICE),
+                body,
+            )
+
+
+async def test_a_failed_transaction_rolls_back_and_the_connection_is_reused_cleanly(
+    db: Database,
+) -> None:
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await insert_twice(db, 1000)
+    assert "x" not in await bodies(db, user(ALICE))
+    assert await bodies(db, user(BOB)) == ["bob 1"]
+
+
+async def test_savepoint_rolls_back_only_its_block(db: Database) -> None:
+    async with db.transaction_as(user(ALICE)) as conn:
+        await conn.execute(
+            "insert into public.notes (id, owner, body) values (2000, $1, 'kept')", uuid.UUID(ALICE)
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with savepoint(conn):
+                await conn.execute(
+                    "insert into public.notes (id, owner, body) values (2000, $1, 'dup')",
+                    uuid.UUID(ALICE),
+                )
+    assert "kept" in await bodies(db, user(ALICE))
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "it's", "back\\slash", "e'\\' ; drop table x; --", "nul\x00byte", "ünïcødé"]
+)
+async def test_setting_values_reach_sql_verbatim(db: Database, value: str) -> None:
+    request = RequestContext(method="GET", path=f"/rest/v1/{value}", headers={"x-v": value})
+    async with db.transaction_as(user(ALICE), request) as conn:
+        row = await conn.fetchrow(
+            "select current_setting('request.path'), current_setting('request.headers')"
+        )
+    assert row[0] == f"/rest/v1/{value}".replace("\x00", "\ufffd")  # no NUL in text
+    assert json.loads(row[1]) == {"x-v": value}  # JSON escapes it

@@ -7,12 +7,15 @@
   `set_config('role', …, true)`; a `RESET ROLE` in user SQL only falls back to
   `authenticator`, never to the owner.
 
-One request is one transaction; services never commit.
+One request is one transaction; services never commit. A transaction acting as a caller
+costs three round trips: BEGIN with the settings, the work, COMMIT with the session reset
+(asyncpg's own BEGIN, COMMIT and reset-on-release would make it five).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,17 +27,11 @@ from asyncpg.pool import PoolConnectionProxy
 from neo.core.actor import Actor, RequestContext
 from neo.core.errors import UnknownRole
 
-# PostgREST's transaction-local settings, set in one round trip (spec §2.11).
-_ACT_AS = """
-select set_config('role', $1, true),
-       set_config('request.jwt.claims', $2, true),
-       set_config('request.method', $3, true),
-       set_config('request.path', $4, true),
-       set_config('request.headers', $5, true),
-       set_config('search_path', $6, true),
-       (select count(set_config(name, value, true))
-          from unnest($7::text[], $8::text[]) as s(name, value))
-"""
+# The session reset asyncpg's pool would run on release (advisory locks, cursors, LISTENs,
+# session-level settings a function may have made), sent with COMMIT/ROLLBACK instead.
+_RESET = "; select pg_advisory_unlock_all(); close all; unlisten *; reset all"
+_COMMIT = "commit" + _RESET
+_ROLLBACK = "rollback" + _RESET
 # What store functions accept: a plain connection or one borrowed from a pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 RESERVED_CONNECTIONS = 10  # kept free for psql, migrations of other instances, replication
@@ -58,6 +55,47 @@ def size_pools(max_connections: int, *, workers: int, pool_max: int) -> PoolSize
     return PoolSizes(admin=admin, api=max(2, min(pool_max, per_process - admin)))
 
 
+class ApiConnection(asyncpg.Connection):
+    """A connection of the API pool: `transaction_as` resets the session in the same round
+    trip as its COMMIT or ROLLBACK, so the pool's reset on release has nothing left to do."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def begin_as_sql(
+    actor: Actor,
+    request: RequestContext,
+    *,
+    search_path: str,
+    readonly: bool,
+    settings: Mapping[str, str],
+) -> str:
+    """BEGIN and PostgREST's transaction-local settings (spec §2.11) as one simple query.
+
+    Values are sent as escaped literals (E'' strings, read the same whatever
+    standard_conforming_strings says) because the simple protocol, the only one that takes
+    several statements in one round trip, has no parameters.
+    """
+    pairs = {
+        "role": actor.role,
+        "request.jwt.claims": json.dumps(actor.claims, separators=(",", ":")),
+        "request.method": request.method,
+        "request.path": request.path,
+        "request.headers": json.dumps(request.headers, separators=(",", ":")),
+        "search_path": search_path,
+    } | dict(settings)
+    calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in pairs.items())
+    return f"begin{' read only' if readonly else ''}; select {calls}"
+
+
+def literal(value: str) -> str:
+    """A string as an E'' SQL literal. NUL, which no text value can hold (a `%00` in a URL
+    path), becomes U+FFFD rather than an error."""
+    value = value.replace("\x00", "\ufffd")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 class Database:
     """The two pools of one NEO process."""
 
@@ -79,7 +117,9 @@ class Database:
         sizes = size_pools(max_conn, workers=workers, pool_max=pool_max)
         admin = await asyncpg.create_pool(admin_url, min_size=1, max_size=sizes.admin)
         try:
-            api = await asyncpg.create_pool(api_url, min_size=1, max_size=sizes.api)
+            api = await asyncpg.create_pool(
+                api_url, min_size=1, max_size=sizes.api, connection_class=ApiConnection
+            )
         except BaseException:
             await admin.close()
             raise
@@ -110,25 +150,53 @@ class Database:
         `settings` adds transaction-local settings in the same round trip, after the role
         switch (a role's `ALTER ROLE … SET` values, another `search_path`).
         """
-        request = request or RequestContext()
         extra = dict(settings or {})
-        search_path = extra.pop("search_path", self.search_path)
-        async with self.api.acquire() as conn, conn.transaction(readonly=readonly):
+        begin = begin_as_sql(
+            actor,
+            request or RequestContext(),
+            search_path=extra.pop("search_path", self.search_path),
+            readonly=readonly,
+            settings=extra,
+        )
+        async with self.api.acquire() as conn:
             try:
-                await conn.execute(
-                    _ACT_AS,
-                    actor.role,
-                    json.dumps(actor.claims, separators=(",", ":")),
-                    request.method,
-                    request.path,
-                    json.dumps(request.headers, separators=(",", ":")),
-                    search_path,
-                    list(extra),
-                    list(extra.values()),
-                )
+                await conn.execute(begin)
             except (asyncpg.InvalidParameterValueError, asyncpg.InsufficientPrivilegeError):
+                await conn.execute(_ROLLBACK)
                 raise UnknownRole(actor.role) from None
-            yield conn
+            try:
+                yield conn
+            except BaseException:
+                await _end(conn, _ROLLBACK)
+                raise
+            await _end(conn, _COMMIT)
+
+
+async def _end(conn: Connection, sql: str) -> None:
+    """COMMIT or ROLLBACK with the session reset; the reset alone when the end fails."""
+    try:
+        await conn.execute(sql)
+    except asyncpg.PostgresError:
+        if not conn.is_closed():
+            await conn.execute("rollback" + _RESET)  # e.g. a deferred constraint failed
+        raise
+
+
+@asynccontextmanager
+async def savepoint(conn: Connection) -> AsyncIterator[Connection]:
+    """A savepoint inside `transaction_as`: rolled back alone when the block raises.
+
+    (asyncpg's nested `conn.transaction()` refuses to run inside a transaction it did not
+    start, which `transaction_as` is, to save round trips.)
+    """
+    name = f"neo_sp_{uuid.uuid4().hex}"
+    await conn.execute(f"savepoint {name}")
+    try:
+        yield conn
+    except BaseException:
+        await conn.execute(f"rollback to savepoint {name}")
+        raise
+    await conn.execute(f"release savepoint {name}")
 
 
 def _quote_ident(name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from neo.core.db import Connection
+from neo.core.db import Connection, savepoint
 from neo.storage import store
 from neo.storage.backends import Location, Written
 from neo.storage.caller import Caller
@@ -122,7 +122,7 @@ async def _save_row(
     old = await store.lock_object(conn, row["bucket_id"], row["name"])
     if old is None:
         try:
-            async with conn.transaction():  # a savepoint: a concurrent upload may insert first
+            async with savepoint(conn):  # a concurrent upload may insert first
                 await store.insert_object(conn, row)
             return None
         except ResourceAlreadyExists:
