@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from neo.auth import service_admin
 from neo.auth.deps import AdminDep, ClientDep, StateDep, read_body
 from neo.auth.errors import ValidationFailed
 from neo.auth.params import AdminUser, DeleteUser, GenerateLinkParams, InviteParams
+from neo.core.deps import require_apikey
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_apikey)])  # Kong's key-auth
 
 
 @router.post("/admin/users")

@@ -10,7 +10,7 @@ import html
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
@@ -20,11 +20,14 @@ from neo.auth.errors import AuthError
 from neo.auth.params import EmailParams, OtpParams, ResendParams, VerifyParams
 from neo.auth.sessions import Client
 from neo.auth.state import AuthState
+from neo.core.deps import require_apikey
 
 router = APIRouter()
+# Kong's key-auth; /verify stays open (email links carry no apikey).
+KEY_AUTH = [Depends(require_apikey)]
 
 
-@router.post("/otp")
+@router.post("/otp", dependencies=KEY_AUTH)
 async def otp(
     request: Request, state: StateDep, client: ClientDep, redirect_to: str | None = None
 ) -> dict[str, Any]:
@@ -34,7 +37,7 @@ async def otp(
     return {}
 
 
-@router.post("/magiclink")
+@router.post("/magiclink", dependencies=KEY_AUTH)
 async def magiclink(
     request: Request, state: StateDep, client: ClientDep, redirect_to: str | None = None
 ) -> dict[str, Any]:
@@ -44,7 +47,7 @@ async def magiclink(
     return {}
 
 
-@router.post("/recover")
+@router.post("/recover", dependencies=KEY_AUTH)
 async def recover(
     request: Request, state: StateDep, client: ClientDep, redirect_to: str | None = None
 ) -> dict[str, Any]:
@@ -54,7 +57,7 @@ async def recover(
     return {}
 
 
-@router.post("/resend")
+@router.post("/resend", dependencies=KEY_AUTH)
 async def resend(
     request: Request, state: StateDep, client: ClientDep, redirect_to: str | None = None
 ) -> dict[str, Any]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from neo.auth import service, sessions
 from neo.auth.deps import ClientDep, StateDep, UserDep, read_body
 from neo.auth.errors import InvalidCredentials
 from neo.auth.params import PasswordGrant, PkceGrant, RefreshGrant, SignupParams
+from neo.core.deps import require_apikey
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_apikey)])  # Kong's key-auth
 
 
 @router.post("/signup")

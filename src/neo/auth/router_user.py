@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from neo.auth import service, service_user
 from neo.auth.deps import ClientDep, StateDep, UserDep, read_body
 from neo.auth.params import UserUpdate
+from neo.core.deps import require_apikey
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_apikey)])  # Kong's key-auth
 
 
 @router.get("/user")

@@ -49,7 +49,8 @@ async def _actor(request: Request) -> Actor:
     return get_actor(request)
 
 
-async def _apikey_actor(request: Request) -> Actor:
+async def require_apikey(request: Request) -> Actor:
+    """Kong's key check: an unknown `apikey` is refused whatever the bearer says."""
     return get_core(request).gateway.resolve_apikey(request.headers, request.query_params)
 
 
@@ -63,5 +64,5 @@ async def transaction_as_caller(
 
 CoreDep = Annotated[Core, Depends(_core)]
 ActorDep = Annotated[Actor, Depends(_actor)]
-ApiKeyDep = Annotated[Actor, Depends(_apikey_actor)]  # the apikey's actor; bearer ignored
+ApiKeyDep = Annotated[Actor, Depends(require_apikey)]  # the apikey's actor; bearer ignored
 Tx = Annotated[Connection, Depends(transaction_as_caller)]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from neo.auth.deps import AdminDep, ClientDep, StateDep, UserDep, read_body
 from neo.auth.mfa import service
 from neo.auth.params import Params
+from neo.core.deps import require_apikey
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_apikey)])  # Kong's key-auth
 
 
 class EnrollParams(Params):
