@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from neo import __version__, auth, data, sandbox, storage
+from neo import __version__, auth, data, identity, sandbox, storage
 from neo.core.errors import BadRequest, Dialects, NeoError, Renderer
 from neo.core.logging import configure_logging
 from neo.core.metrics import Metrics
@@ -85,6 +86,7 @@ CAPABILITIES: list[Capability] = [
         start=auth.start,
         section="auth",
     ),
+    Capability("identity", identity.router, prefix=identity.PREFIX, migrations=identity.MIGRATIONS),
     Capability(
         "storage",
         storage.router,
@@ -152,7 +154,21 @@ def create_app(settings: Settings) -> FastAPI:
     )
     for cap in CAPABILITIES:
         app.include_router(cap.router)
+    app.openapi = _quiet_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _quiet_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI builder, minus FastAPI's duplicate-id warning for routes serving several
+    methods (GET and HEAD of one handler), which the wire contracts need."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Duplicate Operation ID")
+            return build()
+
+    return openapi
 
 
 Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]

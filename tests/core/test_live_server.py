@@ -49,3 +49,13 @@ def test_exposed_headers_let_browsers_read_request_ids(server_url: str) -> None:
         headers={"origin": "http://app.example", "apikey": DEMO_ANON_KEY},
     )
     assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
+
+
+async def test_openapi_document_builds_without_warnings() -> None:
+    """Every route of every capability has a unique operation id (warnings are errors here)."""
+    from neo.app import create_app
+    from neo.settings import Settings
+
+    schema = create_app(Settings()).openapi()
+    assert schema["paths"]
+    assert "/auth/v1/verify" in schema["paths"]

@@ -14,6 +14,7 @@ GoTrue's codes and both body formats (`errors.render_gotrue_error`). Settings: `
 from pathlib import Path
 
 from neo.auth.errors import render_gotrue_error
+from neo.auth.mail import Mail
 from neo.auth.router import PREFIX, router
 from neo.auth.settings import AuthSettings
 from neo.auth.state import AuthState, start
@@ -26,6 +27,7 @@ __all__ = [
     "PREFIX",
     "AuthSettings",
     "AuthState",
+    "Mail",
     "render_gotrue_error",
     "router",
     "start",

@@ -1,0 +1,106 @@
+"""Property: in any small graph of organizations and memberships, nobody reads or writes
+another tenant's data, neither through /identity/v1 nor through RLS on an app table."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.identity.conftest import User, as_user, call, make_org, new_user, ok
+from tests.identity.test_rls import DOCS
+
+USERS = 4
+ROLE = st.sampled_from(["viewer", "member", "admin", "owner"])
+# Each org: (creator index, {other user index: role}).
+ORG = st.tuples(
+    st.integers(0, USERS - 1), st.dictionaries(st.integers(0, USERS - 1), ROLE, max_size=3)
+)
+GRAPH = st.lists(ORG, min_size=1, max_size=3)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def people(module_client: httpx.AsyncClient) -> list[User]:
+    return [await new_user(module_client) for _ in range(USERS)]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def owner_db(database_url: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(DOCS)
+    yield conn
+    await conn.close()
+
+
+async def build(
+    client: httpx.AsyncClient, people: list[User], graph: list[tuple[int, dict[int, str]]]
+) -> dict[str, set[str]]:
+    """Create the graph through the API; {org id: member user ids}."""
+    orgs: dict[str, set[str]] = {}
+    for creator, members in graph:
+        owner = people[creator]
+        org = await make_org(client, owner)
+        for index, role in members.items():
+            if index != creator:
+                body = {"user_id": people[index].id, "role": role}
+                await ok(await call(client, "POST", f"/orgs/{org}/members", owner, body), 201)
+        orgs[org] = {owner.id} | {people[i].id for i in members}
+    return orgs
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(graph=GRAPH)
+async def test_no_cross_tenant_reads_or_writes(
+    module_client: httpx.AsyncClient,
+    owner_db: asyncpg.Connection,
+    people: list[User],
+    graph: list[tuple[int, dict[int, str]]],
+) -> None:
+    client, db = module_client, owner_db
+    orgs = await build(client, people, graph)
+    for org in orgs:
+        await db.execute("insert into public.docs values ($1, $2)", org, f"doc-{org}")
+    for user in people:
+        mine = {org for org, members in orgs.items() if user.id in members}
+        listed = {o["id"] for o in await ok(await call(client, "GET", "/orgs", user))}
+        assert listed & orgs.keys() == mine
+        async with as_user(db, user.id):
+            bodies = {r["body"] for r in await db.fetch("select body from public.docs")}
+        assert {b for b in bodies if b.removeprefix("doc-") in orgs} == {f"doc-{o}" for o in mine}
+        for org in orgs.keys() - mine:
+            await check_foreign_org(client, db, user, org)
+
+
+async def check_foreign_org(
+    client: httpx.AsyncClient, db: asyncpg.Connection, user: User, org: str
+) -> None:
+    """Every read and write of `org` by `user`, a non-member, is refused and changes nothing."""
+    attempts = [
+        ("GET", "", None), ("PATCH", "", {"name": "taken"}), ("GET", "/members", None),
+        ("POST", "/projects", {"name": "x", "slug": "x"}), ("DELETE", "", None),
+        ("POST", "/members", {"user_id": user.id, "role": "owner"}),
+    ]  # fmt: skip
+    for method, path, body in attempts:
+        response = await call(client, method, f"/orgs/{org}{path}", user, body)
+        assert response.status_code == 404, (method, path, response.text)
+    async with as_user(db, user.id):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await db.execute("insert into public.docs values ($1, 'intruder')", org)
+    row = await db.fetchrow(
+        "select o.name, (select count(*) from neo_identity.memberships m"
+        " where m.org_id = o.id and m.user_id = $2) as joined,"
+        " (select count(*) from neo_identity.projects p where p.org_id = o.id) as projects"
+        " from neo_identity.organizations o where o.id = $1",
+        org,
+        user.id,
+    )
+    assert row is not None
+    assert (row["joined"], row["projects"]) == (0, 0)
+    assert row["name"] != "taken"
