@@ -55,6 +55,10 @@ AnonymousDisabled = _error(
 EmailProviderDisabled = _error(
     "EmailProviderDisabled", 422, "email_provider_disabled", "Email logins are disabled"
 )
+PasswordCheckUnavailable = _error(
+    "PasswordCheckUnavailable", 503, "unexpected_failure",
+    "Unable to perform password strength check with HaveIBeenPwned.org.",
+)  # fmt: skip
 NoAuthorization = _error(
     "NoAuthorization", 401, "no_authorization", "This endpoint requires a valid Bearer token"
 )

@@ -15,7 +15,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from neo.auth import store
 from neo.auth.errors import BadCodeVerifier, FlowStateExpired, FlowStateNotFound, ValidationFailed
@@ -52,6 +52,12 @@ def code_hash(state: AuthState, user_id: Any, purpose: str, code: str) -> str:
     """The stored form of a short code, bound to its user and purpose."""
     message = f"{user_id}:{purpose}:{code}".encode()
     return hmac.new(state.secret, message, hashlib.sha256).hexdigest()
+
+
+def code_matches(state: AuthState, token: Row, code: str, purpose: str | None = None) -> bool:
+    """True when `code` is the one issued with `token` (compared in constant time)."""
+    expected = code_hash(state, token["user_id"], purpose or token["verify_type"], code)
+    return hmac.compare_digest(str(token["code_hash"] or ""), expected)
 
 
 async def issue_token(
@@ -150,11 +156,18 @@ def safe_redirect(state: AuthState, redirect_to: str | None) -> str:
     """`redirect_to` when it matches the site URL or the allow list, else the site URL."""
     site = state.settings.site_url
     unsafe = any(c in "\\ " or ord(c) < 0x20 or ord(c) == 0x7F for c in redirect_to or "")
-    if not redirect_to or unsafe or len(redirect_to) > 2048:
+    if not redirect_to or unsafe or len(redirect_to) > 2048 or _climbs(redirect_to):
         return site
     if any(_matches(redirect_to, allowed) for allowed in [site, *state.settings.uri_allow_list]):
         return redirect_to
     return site
+
+
+def _climbs(url: str) -> bool:
+    """True when the path has `.`/`..` segments (also %2e-encoded): browsers resolve them,
+    so `/docs/../admin` would leave an allow-listed prefix."""
+    segments = unquote(urlsplit(url).path).split("/")
+    return any(s in (".", "..") for s in segments)
 
 
 def _matches(url: str, allowed: str) -> bool:

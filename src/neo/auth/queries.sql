@@ -139,6 +139,16 @@ delete from auth.sessions where id = $1;
 -- name: delete_user_sessions
 delete from auth.sessions where user_id = $1 and ($2::uuid is null or id <> $2);
 
+-- name: select_user_sessions
+select id, created_at, updated_at, refreshed_at, user_agent, host(ip) as ip, aal::text as aal
+from auth.sessions where user_id = $1 order by created_at, id;
+
+-- name: delete_user_session
+delete from auth.sessions where id = $1 and user_id = $2 returning id;
+
+-- name: delete_all_sessions
+delete from auth.sessions;
+
 -- name: insert_amr_claim
 insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)
 values (gen_random_uuid(), $1, now(), now(), $2)

@@ -78,6 +78,22 @@ async def delete_user(
     return {}
 
 
+@router.delete("/admin/users/{user_id}/sessions", status_code=204)
+async def revoke_user_sessions(
+    user_id: str, state: StateDep, _: AdminDep, client: ClientDep
+) -> Response:
+    """End every session of one user (NEO extension)."""
+    await service_admin.revoke_sessions(state, user_id, client)
+    return Response(status_code=204)
+
+
+@router.delete("/admin/sessions", status_code=204)
+async def revoke_all_sessions(state: StateDep, _: AdminDep, client: ClientDep) -> Response:
+    """End every session of every user (NEO extension)."""
+    await service_admin.revoke_sessions(state, None, client)
+    return Response(status_code=204)
+
+
 @router.post("/invite")
 async def invite(
     request: Request, state: StateDep, _: AdminDep, client: ClientDep,

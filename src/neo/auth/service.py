@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from neo.auth import links, store, throttle
+from neo.auth.breached import check_not_breached
 from neo.auth.errors import (
     AnonymousDisabled,
     AuthError,
@@ -110,6 +111,7 @@ async def sign_up(
         raise ValidationFailed("Signup requires a valid password")
     check_password_strength(params.password, settings)
     links.check_challenge(state, params)
+    await check_not_breached(params.password, settings)
     hashed = await state.hasher.hash(params.password)
     async with state.transaction() as conn:
         await throttle.limit_ip(conn, state, "otp", client)

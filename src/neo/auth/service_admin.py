@@ -155,6 +155,18 @@ async def delete_user(state: AuthState, user_id: str, *, soft: bool, client: Cli
         await audit(conn, "user_deleted", client, log_type="team", user_id=uid)
 
 
+async def revoke_sessions(state: AuthState, user_id: str | None, client: Client) -> None:
+    """DELETE /admin/users/{id}/sessions (one user) or /admin/sessions (everyone)."""
+    async with state.transaction() as conn:
+        if user_id is None:
+            await store.delete_all_sessions(conn)
+        else:
+            uid = _user_id(user_id)
+            await _get(conn, uid)
+            await store.delete_user_sessions(conn, uid)
+        await audit(conn, "sessions_revoked", client, log_type="team", user_id=user_id or "*")
+
+
 async def invite(
     state: AuthState, params: InviteParams, client: Client, redirect_to: str | None
 ) -> Row:

@@ -182,11 +182,7 @@ async def _find_token(
         candidates = await store.select_one_time_tokens_for_user(conn, user["id"]) if user else []
         candidates = [t for t in candidates if t["verify_type"] in allowed]
         code = params.token or ""
-        match = next(
-            (t for t in candidates
-             if t["code_hash"] == links.code_hash(state, t["user_id"], t["verify_type"], code)),
-            None,
-        )  # fmt: skip
+        match = next((t for t in candidates if links.code_matches(state, t, code)), None)
     if match is None or match["verify_type"] not in allowed:
         await _count_failure(conn, state, candidates)
         raise FailAfterCommit(OtpExpired())

@@ -2,23 +2,27 @@
 
 A password change ends the user's other sessions (ASVS 6.2.3 / 7.4.3). An email change is
 confirmed through a link to the new address, except for anonymous users under autoconfirm
-(GoTrue's rule); `secure_password_change` makes a password change need a nonce from
-`GET /reauthenticate`.
+(GoTrue's rule). A password change needs a nonce from `GET /reauthenticate` when
+`secure_password_change` is set, or once the token's newest sign-in is older than
+`password_change_reauth_after`. Users list their sessions and end one of them (`/sessions`).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from neo.auth import links, store
+from neo.auth.breached import check_not_breached
 from neo.auth.errors import (
     EmailExists,
     NotAdmin,
     ReauthenticationNeeded,
     ReauthenticationNotValid,
     SamePassword,
+    SessionNotFound,
     ValidationFailed,
 )
 from neo.auth.mail import Mail
@@ -59,6 +63,7 @@ async def _new_password_hash(state: AuthState, user: Row, params: UserUpdate) ->
     if params.password is None:
         return None
     check_password_strength(params.password, state.settings)
+    await check_not_breached(params.password, state.settings)
     stored = user["encrypted_password"] or None
     if stored and await state.hasher.verify(stored, params.password):
         raise SamePassword()
@@ -74,13 +79,24 @@ async def _set_password(
     actor: Actor,
     client: Client,
 ) -> None:
-    if state.settings.secure_password_change or params.nonce:
+    if state.settings.secure_password_change or params.nonce or _signed_in_long_ago(state, actor):
         await _consume_nonce(conn, state, user, params.nonce)
     await store.update_user(conn, "update_user_password", user["id"], hashed)
     session_id = actor.claims.get("session_id")
     keep = uuid.UUID(str(session_id)) if session_id else None
     await store.delete_user_sessions(conn, user["id"], keep=keep)
     await audit(conn, "user_updated_password", client, user_id=user["id"])
+
+
+def _signed_in_long_ago(state: AuthState, actor: Actor) -> bool:
+    """True when the token's newest authentication (`amr`) is older than the re-auth limit."""
+    limit = state.settings.password_change_reauth_after
+    amr = actor.claims.get("amr")
+    times = (
+        [a.get("timestamp") for a in amr if isinstance(a, dict)] if isinstance(amr, list) else []
+    )
+    newest = max((t for t in times if isinstance(t, int | float)), default=0)
+    return bool(limit) and time.time() - newest > limit
 
 
 async def _consume_nonce(conn: Connection, state: AuthState, user: Row, nonce: str | None) -> None:
@@ -90,7 +106,7 @@ async def _consume_nonce(conn: Connection, state: AuthState, user: Row, nonce: s
     token = next((t for t in tokens if t["verify_type"] == "reauthentication"), None)
     if token is None or links.is_expired(state, token):
         raise ReauthenticationNotValid()
-    if token["code_hash"] != links.code_hash(state, user["id"], "reauthentication", nonce):
+    if not links.code_matches(state, token, nonce, "reauthentication"):
         if await store.count_otp_attempt(conn, token["id"]) >= state.settings.otp_max_attempts:
             await store.delete_one_time_token(conn, token["id"])
         raise FailAfterCommit(ReauthenticationNotValid())
@@ -148,3 +164,33 @@ async def reauthenticate(state: AuthState, actor: Actor) -> None:
         mail = Mail(user["email"], "reauthentication", None, code)
         await links.send_mail(conn, state, mail, user["email"])
         await store.update_user(conn, "update_user_sent_at", user["id"], "reauthentication")
+
+
+async def list_sessions(state: AuthState, actor: Actor) -> list[Row]:
+    """GET /sessions: the caller's sessions (device, IP, last seen), `current` marked."""
+    async with state.transaction() as conn:
+        user = await current_user(conn, actor)
+        rows = await store.select_user_sessions(conn, user["id"])
+    current = str(actor.claims.get("session_id") or "")
+    return [
+        {k: _iso(v) for k, v in row.items()}
+        | {"id": str(row["id"]), "current": str(row["id"]) == current}
+        for row in rows
+    ]
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def revoke_session(state: AuthState, actor: Actor, session_id: str, client: Client) -> None:
+    """DELETE /sessions/{id}: end one of the caller's sessions; 404 for anyone else's."""
+    try:
+        sid = uuid.UUID(session_id)
+    except ValueError:
+        raise SessionNotFound(status=404) from None
+    async with state.transaction() as conn:
+        user = await current_user(conn, actor)
+        if not await store.delete_user_session(conn, sid, user["id"]):
+            raise SessionNotFound(status=404)
+        await audit(conn, "session_revoked", client, user_id=user["id"], session_id=sid)

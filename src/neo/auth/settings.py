@@ -83,6 +83,11 @@ class AuthSettings(Section):
     email_enabled: bool = True
     password_min_length: int = Field(8, ge=6, le=256)
     password_max_bytes: int = Field(1024, ge=72, le=4096)
+    password_common_list: bool = True  # refuse the most used passwords (offline list)
+    password_hibp_enabled: bool = False  # also ask HIBP's range API (k-anonymity)
+    password_hibp_url: str = "https://api.pwnedpasswords.com"  # noqa: S105 (a URL)
+    password_hibp_fail_closed: bool = False  # API unreachable -> 503 instead of accepting
+    password_hibp_timeout: float = Field(3.0, gt=0)
     hash_algorithm: Literal["argon2id", "bcrypt"] = "argon2id"
     argon2_memory_kib: int = Field(19456, ge=8)  # OWASP: >= 19 MiB, t >= 2, p = 1
     argon2_time_cost: int = Field(2, ge=1)
@@ -90,8 +95,10 @@ class AuthSettings(Section):
     bcrypt_cost: int = Field(10, ge=4, le=16)
     refresh_token_rotation: bool = True
     refresh_token_reuse_interval: float = Field(10.0, ge=0)  # seconds; also bounds "one behind"
-    sessions_timebox: int = Field(0, ge=0)  # seconds from sign-in; 0 = no limit
-    sessions_inactivity_timeout: int = Field(0, ge=0)  # seconds since the last refresh; 0 = off
+    # GoTrue has both off; NEO ends a session 30 days after its last refresh and 90 days
+    # after sign-in, so no refresh token lives forever (ASVS 7.3.1/7.3.2). 0 = off.
+    sessions_timebox: int = Field(90 * 24 * 3600, ge=0)  # seconds from sign-in
+    sessions_inactivity_timeout: int = Field(30 * 24 * 3600, ge=0)  # since the last refresh
     otp_expiry: int = Field(600, ge=30)  # seconds, email links and codes
     otp_length: int = Field(6, ge=6, le=10)
     otp_max_attempts: int = Field(5, ge=1)
@@ -99,6 +106,9 @@ class AuthSettings(Section):
     pkce_allow_plain: bool = False  # `code_challenge_method=plain` only when set
     link_interstitial: bool = False  # GET on a mailed link shows a button that POSTs (F2)
     secure_password_change: bool = False  # a password change needs a /reauthenticate nonce
+    # ...also needed, whatever the flag, once the session's last sign-in is older than this
+    # (GoTrue's 24 h rule, on by default in NEO: ASVS 6.2.3); 0 = never.
+    password_change_reauth_after: int = Field(24 * 3600, ge=0)
     secure_email_change: bool = True  # confirm on the old and the new address (GoTrue's default)
     trusted_proxies: list[str] = []  # addresses/CIDRs whose X-Forwarded-For is believed
     smtp: SmtpSettings = SmtpSettings()

@@ -187,6 +187,21 @@ async def delete_user_sessions(conn: Connection, user_id: Any, *, keep: Any = No
     await conn.execute(QUERIES["delete_user_sessions"], user_id, keep)
 
 
+async def select_user_sessions(conn: Connection, user_id: Any) -> list[Row]:
+    """A user's sessions, oldest first (no token material)."""
+    return [dict(r) for r in await conn.fetch(QUERIES["select_user_sessions"], user_id)]
+
+
+async def delete_user_session(conn: Connection, session_id: Any, user_id: Any) -> bool:
+    """End one session of `user_id`; False when it is not theirs (or gone)."""
+    return await conn.fetchval(QUERIES["delete_user_session"], session_id, user_id) is not None
+
+
+async def delete_all_sessions(conn: Connection) -> None:
+    """End every session of every user."""
+    await conn.execute(QUERIES["delete_all_sessions"])
+
+
 async def insert_amr_claim(conn: Connection, session_id: Any, method: str) -> None:
     """Record how a session was authenticated."""
     await conn.execute(QUERIES["insert_amr_claim"], session_id, method)

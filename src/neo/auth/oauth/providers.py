@@ -8,6 +8,7 @@ sent with the authorization request. Discovery documents and key sets are cached
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,7 @@ class Provider:
             )  # fmt: skip
         except (jwt.PyJWTError, KeyError) as exc:
             raise ProviderFailed(f"Invalid ID token: {type(exc).__name__}") from None
-        if claims.get("nonce") != nonce:
+        if not hmac.compare_digest(str(claims.get("nonce") or ""), nonce):
             raise ProviderFailed("Invalid ID token: nonce mismatch")
         return claims
 
