@@ -282,6 +282,20 @@ async def test_rls_shows_only_own_rows(client: httpx.AsyncClient) -> None:
     assert len(service.json()) == 3
 
 
+async def test_a_reused_read_still_runs_as_each_caller(client: httpx.AsyncClient) -> None:
+    path = "todos?select=task&order=id"
+    for _ in range(2):  # the second round reuses the statements the first one built
+        alice = await get(client, path, **auth(ALICE))
+        assert [r["task"] for r in alice.json()] == ["alice one", "alice two"]
+        assert [r["task"] for r in (await get(client, path, **auth(BOB))).json()] == ["bob one"]
+        assert (await get(client, path)).json() == []
+    single = await get(client, path, Accept="application/vnd.pgrst.object+json", **auth(BOB))
+    assert single.json() == {"task": "bob one"}
+    counted = await get(client, path, Prefer="count=exact", **auth(ALICE))
+    assert counted.headers["content-range"] == "0-1/2"
+    assert (await get(client, path, **auth(ALICE))).headers["content-range"] == "0-1/*"
+
+
 async def test_invalid_jwt_is_pgrst301(client: httpx.AsyncClient) -> None:
     response = await get(client, "books", Authorization="Bearer not.a.jwt")
     assert response.status_code == 401

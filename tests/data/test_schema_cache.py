@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from neo.data import DataState
-from neo.data.schema_cache import load_schema_cache
+from neo.data.schema_cache import MEMO_SIZE, SchemaCache, load_schema_cache
 from neo.data.store import QUERIES
 
 
@@ -108,3 +108,13 @@ async def test_notify_reloads_and_requests_never_fail(
     finally:
         await conn.close()
     assert set(statuses) == {200}
+
+
+def test_the_memo_of_a_snapshot_is_bounded() -> None:
+    cache = SchemaCache(["public"])
+    for i in range(MEMO_SIZE + 5):
+        assert cache.remember(i, str(i)) == str(i)
+    assert len(cache.memo) == MEMO_SIZE
+    assert 4 not in cache.memo
+    assert cache.memo[MEMO_SIZE + 4] == str(MEMO_SIZE + 4)
+    assert cache == SchemaCache(["public"])  # derived values are not part of the snapshot

@@ -28,12 +28,17 @@ def _state(request: Request) -> DataState:
 
 
 def _headers(request: Request) -> dict[str, str]:
-    return {k.lower(): v for k, v in request.headers.items()}
+    """Header names lower-cased, the last of repeated ones, without `cookie` (which PostgREST
+    does not pass to SQL and no parser reads), decoded from the raw ASGI list."""
+    return {
+        k.decode("latin-1").lower(): v.decode("latin-1")
+        for k, v in request.scope["headers"]
+        if k.lower() != b"cookie"
+    }
 
 
 def _context(request: Request, headers: dict[str, str], path: str) -> RequestContext:
-    shown = {k: v for k, v in headers.items() if k != "cookie"}
-    return RequestContext(method=request.method, path=path, headers=shown)
+    return RequestContext(method=request.method, path=path, headers=headers)
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
@@ -80,18 +85,39 @@ async def rpc(request: Request) -> Response:
     return await service.call_function(call, raw)
 
 
+# What a read's parse, plan and statement depend on besides the schema cache snapshot.
+READ_HEADERS = ("accept", "prefer", "range", "range-unit", "accept-profile")
+MEMO_KEY_MAX = 2048  # longer URLs and headers are planned each time (bounds the memo's size)
+
+
 async def relation(request: Request) -> Response:
     """Read or write a table or view."""
     name = request.path_params["name"]
     actor = get_actor(request)
     state, headers = _state(request), _headers(request)
     cache = state.cache
-    req = parse_request(request.method, name, request.query_params.multi_items(), headers)
-    schema = state.schema_for(req.profile)
-    call = service.Call(state, actor, _context(request, headers, f"/{name}"), req, schema, cache)
-    if request.method in READ:
-        return await service.read(call)
-    return await service.write(call, await request.body())
+    context = _context(request, headers, f"/{name}")
+    method = request.method
+    if method not in READ:
+        req = parse_request(method, name, request.query_params.multi_items(), headers)
+        schema = state.schema_for(req.profile)
+        call = service.Call(state, actor, context, req, schema, cache)
+        return await service.write(call, await request.body())
+    # A read is parsed, planned and built once per (URL, relevant headers, snapshot): the
+    # plan does not depend on the caller, whose role and claims only enter the transaction.
+    key = (method, name, request.scope["query_string"], *map(headers.get, READ_HEADERS))
+    hit = cache.memo.get(key)
+    if hit is None:
+        req = parse_request(method, name, request.query_params.multi_items(), headers)
+        schema = state.schema_for(req.profile)
+        call = service.Call(state, actor, context, req, schema, cache)
+        statement = service.read_statement(call)
+        if sum(len(part) for part in key if part) <= MEMO_KEY_MAX:
+            cache.remember(key, (req, schema, statement))
+    else:
+        req, schema, statement = hit
+        call = service.Call(state, actor, context, req, schema, cache)
+    return await service.read(call, statement)
 
 
 async def options(request: Request) -> Response:

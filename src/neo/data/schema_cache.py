@@ -15,6 +15,7 @@ from neo.core.db import Connection
 from neo.data import store
 
 Key = tuple[str, str]  # (schema, name)
+MEMO_SIZE = 1024  # derived values kept per snapshot (oldest dropped first)
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,21 @@ class SchemaCache:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     functions: dict[Key, list[Function]] = field(default_factory=dict)
     role_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Values derived from this snapshot alone (parsed and planned reads, transaction
+    # settings), so a reload, which replaces the snapshot, drops them all at once.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def relation(self, schema: str, name: str) -> Relation | None:
         """A relation by schema and name."""
         return self.relations.get((schema, name))
+
+    def remember(self, key: Any, value: Any) -> Any:
+        """Store a derived value (the oldest goes beyond MEMO_SIZE entries); return it."""
+        memo = self.memo
+        if len(memo) >= MEMO_SIZE:
+            del memo[next(iter(memo))]
+        memo[key] = value
+        return value
 
 
 async def load_schema_cache(conn: Connection, wanted: list[str]) -> SchemaCache:

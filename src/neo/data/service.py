@@ -9,9 +9,10 @@ transaction so it rolls back.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from neo.core.actor import Actor, RequestContext
 from neo.core.db import Connection
 from neo.data import query
-from neo.data.actions import plan_call, plan_read, plan_write
+from neo.data.actions import ReadPlan, plan_call, plan_read, plan_write
 from neo.data.errors import ApiError, from_postgres, singular
 from neo.data.request import ApiRequest
 from neo.data.response import content_range, content_type, location, preference_applied, read_status
@@ -45,21 +46,29 @@ class Call:
     cache: SchemaCache  # the snapshot this request plans and runs with, even across a reload
 
 
-@asynccontextmanager
-async def transaction(call: Call, *, readonly: bool) -> AsyncIterator[Connection]:
+def transaction(call: Call, *, readonly: bool) -> AbstractAsyncContextManager[Connection]:
     """The caller's transaction: its role's settings (statement_timeout…) and the schema's
     search_path applied, as PostgREST does."""
     db = call.state.core.db
-    settings: dict[str, str] = {}
-    if call.state.settings.role_settings:
-        settings.update(call.cache.role_settings.get(call.actor.role, {}))
-    wanted = query.search_path(call.schema)
-    if db.search_path != wanted:
-        settings["search_path"] = wanted
-    async with db.transaction_as(
-        call.actor, call.context, readonly=readonly, settings=settings
-    ) as conn:
-        yield conn
+    return db.transaction_as(
+        call.actor, call.context, readonly=readonly, settings=_tx_settings(call)
+    )
+
+
+def _tx_settings(call: Call) -> Mapping[str, str]:
+    """The extra settings of a (role, schema), computed once per schema cache snapshot
+    (read-only: every request of that role shares them)."""
+    key = ("tx", call.actor.role, call.schema)
+    shared: Mapping[str, str] | None = call.cache.memo.get(key)
+    if shared is None:
+        settings: dict[str, str] = {}
+        if call.state.settings.role_settings:
+            settings.update(call.cache.role_settings.get(call.actor.role, {}))
+        wanted = query.search_path(call.schema)
+        if call.state.core.db.search_path != wanted:
+            settings["search_path"] = wanted
+        shared = call.cache.remember(key, MappingProxyType(settings))
+    return shared
 
 
 async def guarded(call: Call, work: Any) -> Response:
@@ -114,29 +123,51 @@ def tx_end(call: Call) -> str | None:
     return "rollback" if setting.startswith("rollback") else None
 
 
-async def read(call: Call) -> Response:
-    """GET/HEAD on a table or view."""
+@dataclass(frozen=True)
+class ReadStatement:
+    """A read planned and built: what a request needs besides its caller."""
+
+    plan: ReadPlan
+    sql: str
+    params: list[Any]  # never mutated: shared by the requests that reuse this statement
+    offset: int
+    limit: int | None
+
+
+def read_statement(call: Call) -> ReadStatement:
+    """Plan and build the statement of a read."""
     req, state = call.req, call.state
     check_strict(req)
     plan = plan_read(req, call.cache, call.schema, aggregates=state.settings.aggregates_enabled)
     offset, limit = window(req, state.settings.max_rows)
-    head = req.method == "HEAD"
-    count = req.prefer.get("count")
     sql, params = query.read_statement(
-        plan, req.media, count=count == "exact", head=head, limit=limit, offset=offset
+        plan,
+        req.media,
+        count=req.prefer.get("count") == "exact",
+        head=req.method == "HEAD",
+        limit=limit,
+        offset=offset,
     )
+    return ReadStatement(plan, sql, params, offset, limit)
+
+
+async def read(call: Call, statement: ReadStatement | None = None) -> Response:
+    """GET/HEAD on a table or view (`statement`: built earlier for the same request)."""
+    req = call.req
+    built = statement or read_statement(call)
     if req.media.kind == "plan":
-        return await _explain(call, sql, params)
+        return await _explain(call, built.sql, built.params)
+    return await guarded(call, _read(call, built))
 
-    async def work() -> Response:
-        async with transaction(call, readonly=True) as conn:
-            result = await query.run(conn, sql, params)
-            total = result.total
-            if count in ("planned", "estimated"):
-                total = await _planned(conn, plan, count, result.page, offset, limit)
-        return _read_response(call, result, total, offset, head)
 
-    return await guarded(call, work())
+async def _read(call: Call, built: ReadStatement) -> Response:
+    count = call.req.prefer.get("count")
+    async with transaction(call, readonly=True) as conn:
+        result = await query.run(conn, built.sql, built.params)
+        total = result.total
+        if count in ("planned", "estimated"):
+            total = await _planned(conn, built.plan, count, result.page, built.offset, built.limit)
+    return _read_response(call, result, total, built.offset, call.req.method == "HEAD")
 
 
 async def _planned(
