@@ -6,7 +6,7 @@ when the route is called and committed when it returns: one request = one transa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -27,9 +27,16 @@ def get_actor(request: Request) -> Actor:
     cached = getattr(request.state, "actor", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    actor = get_core(request).gateway.resolve(request.headers, request.query_params)
+    actor = get_core(request).gateway.resolve(request.headers, _apikey_query(request))
     request.state.actor = actor
     return actor
+
+
+def _apikey_query(request: Request) -> Mapping[str, str]:
+    """The query parameters, parsed only when they may carry an apikey (hot path)."""
+    if b"apikey" in request.scope.get("query_string", b""):
+        return request.query_params
+    return {}
 
 
 def request_context(request: Request) -> RequestContext:
@@ -51,7 +58,7 @@ async def _actor(request: Request) -> Actor:
 
 async def require_apikey(request: Request) -> Actor:
     """Kong's key check: an unknown `apikey` is refused whatever the bearer says."""
-    return get_core(request).gateway.resolve_apikey(request.headers, request.query_params)
+    return get_core(request).gateway.resolve_apikey(request.headers, _apikey_query(request))
 
 
 async def transaction_as_caller(
