@@ -20,12 +20,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
+from starlette.routing import Route
 
 from neo import __version__, auth, data, identity, sandbox, storage
 from neo.core.errors import BadRequest, Dialects, NeoError, Renderer
 from neo.core.logging import configure_logging
 from neo.core.metrics import Metrics
-from neo.core.middleware import RequestMiddleware
+from neo.core.middleware import FastLane, RequestMiddleware
 from neo.core.migrations import MigrationSource
 from neo.core.router import router as core_router
 from neo.core.runtime import CORE_MIGRATIONS, Core, start_core
@@ -64,6 +65,7 @@ class Capability:
     start: StartHook | None = None
     section: str | None = None  # the root settings field handed to `start`
     key_auth: bool = True  # behind Kong's apikey check in Supabase (not storage, functions)
+    fast: bool = False  # its plain Starlette routes go through the FastLane middleware
 
 
 CAPABILITIES: list[Capability] = [
@@ -76,6 +78,7 @@ CAPABILITIES: list[Capability] = [
         migrations=data.MIGRATIONS,
         start=data.start,
         section="data",
+        fast=True,
     ),
     Capability(
         "auth",
@@ -135,6 +138,11 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await core.close()
 
+    render = _error_renderer(dialects)
+    # Plain Starlette routes of hot capabilities are served before FastAPI's own layers.
+    fast_routes = [
+        r for cap in CAPABILITIES if cap.fast for r in cap.router.routes if type(r) is Route
+    ]
     app = FastAPI(
         title="NEO",
         version=__version__,
@@ -149,8 +157,9 @@ def create_app(settings: Settings) -> FastAPI:
                 expose_headers=CORS_EXPOSE_HEADERS,
                 max_age=86400,
             ),
+            Middleware(FastLane, routes=fast_routes, render=render),
         ],
-        exception_handlers=_exception_handlers(dialects),
+        exception_handlers=_exception_handlers(render),
     )
     for cap in CAPABILITIES:
         app.include_router(cap.router)
@@ -174,34 +183,41 @@ def _quiet_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 
 
-def _exception_handlers(dialects: Dialects) -> dict[int | type[Exception], Handler]:
-    async def neo_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, NeoError)
-        if exc.status >= 500:
-            log.error("app.request_failed", code=exc.code, error=exc.message)
-        return dialects.render(exc, request)
+def _error_renderer(dialects: Dialects) -> Callable[[Exception, Request], Response]:
+    """Any exception as a response in the shape of the contract owning the URL."""
 
-    async def validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
-        error = BadRequest("Invalid request", code="validation_failed", details=details)
-        return dialects.render(error, request)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        error = NeoError(str(exc.detail), status=exc.status_code, code=code)
-        return dialects.render(error, request)
-
-    async def unexpected(request: Request, exc: Exception) -> Response:
+    def render(exc: Exception, request: Request) -> Response:
+        if isinstance(exc, NeoError):
+            if exc.status >= 500:
+                log.error("app.request_failed", code=exc.code, error=exc.message)
+            return dialects.render(exc, request)
+        if isinstance(exc, RequestValidationError):
+            details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+            error = BadRequest("Invalid request", code="validation_failed", details=details)
+            return dialects.render(error, request)
+        if isinstance(exc, HTTPException):
+            codes = {404: "not_found", 405: "method_not_allowed"}
+            code = codes.get(exc.status_code, "http_error")
+            return dialects.render(
+                NeoError(str(exc.detail), status=exc.status_code, code=code), request
+            )
         log.exception("app.unexpected_error", path=request.url.path)
         return dialects.render(NeoError(), request)
 
+    return render
+
+
+def _exception_handlers(
+    render: Callable[[Exception, Request], Response],
+) -> dict[int | type[Exception], Handler]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        return render(exc, request)
+
     return {
-        NeoError: neo_error,
-        RequestValidationError: validation_error,
-        HTTPException: http_error,
-        Exception: unexpected,
+        NeoError: handle,
+        RequestValidationError: handle,
+        HTTPException: handle,
+        Exception: handle,
     }
 
 

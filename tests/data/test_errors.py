@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from neo.data.errors import body_of, http_status_for
@@ -62,3 +63,13 @@ def test_sqlstate_to_http(sqlstate: str, message: str, authenticated: bool, stat
 def test_error_body_has_postgrest_keys_in_order() -> None:
     body = body_of("PGRST116", "m", "d", None)
     assert list(json.loads(body)) == ["code", "details", "hint", "message"]
+
+
+async def test_errors_from_the_fast_lane_carry_request_ids_and_postgrest_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/rest/v1/no_such_table_anywhere")
+    assert response.status_code == 404
+    assert set(response.json()) == {"code", "details", "hint", "message"}
+    assert response.headers["x-request-id"]
+    assert response.headers["proxy-status"].startswith("PostgREST")

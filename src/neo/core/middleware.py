@@ -9,9 +9,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neo.core.metrics import Metrics
@@ -72,3 +76,53 @@ def _incoming_id(scope: Scope) -> str | None:
             candidate = value.decode("latin-1")
             return candidate if _VALID_ID.match(candidate) else None
     return None
+
+
+class FastLane:
+    """Serves plain Starlette routes of hot capabilities (the data API) straight from this
+    middleware, skipping the framework layers behind it (exception middleware, exit stack,
+    matching every route of every capability). A request no fast route fully matches goes
+    on unchanged; errors are rendered by `render`, as the app's own handlers would.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Sequence[BaseRoute],
+        render: Callable[[Exception, Request], Response],
+    ) -> None:
+        self.app = app
+        self.routes = routes
+        self.prefixes = tuple({_static_prefix(r) for r in routes})
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefixes):
+            for route in self.routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    await self._handle(route, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _handle(self, route: BaseRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await route.handle(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            await self.render(exc, Request(scope))(scope, receive, send)
+
+
+def _static_prefix(route: BaseRoute) -> str:
+    path: str = getattr(route, "path", "")
+    return path.split("{", 1)[0]
