@@ -25,10 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import argon2
-import asyncpg
 import httpx
 
-from neo.core.postgres import EmbeddedPostgres
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from scratch import scratch_database
+
 from neo.kit.net import free_port
 
 SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105 (demo)
@@ -38,31 +39,6 @@ ANON = (
 )
 HEADERS = {"apikey": ANON, "X-Supabase-Api-Version": "2024-01-01"}
 PASSWORD = "bench password 1"  # noqa: S105
-
-
-@contextmanager
-def database(tmp: Path) -> Iterator[str]:
-    """DATABASE_URL, or a fresh embedded server's database."""
-    if os.environ.get("DATABASE_URL"):
-        yield os.environ["DATABASE_URL"]
-        return
-    server = EmbeddedPostgres(tmp / "pg", host="127.0.0.1", port=free_port())
-    server.ensure_initialized()
-    server.start()
-    try:
-        asyncio.run(_create_db(server.socket_url()))
-        yield server.socket_url(database="neo_bench_auth")
-    finally:
-        server.stop()
-
-
-async def _create_db(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("drop database if exists neo_bench_auth")
-        await conn.execute("create database neo_bench_auth")
-    finally:
-        await conn.close()
 
 
 @contextmanager
@@ -193,7 +169,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each case")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="neo-bench-auth-") as tmp, database(Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="neo-bench-auth-") as tmp,
+        scratch_database(Path(tmp), "neo_bench_auth") as url,
+    ):
         data = Path(tmp) / "data"
         data.mkdir()
         with neo_server(url, data) as base:

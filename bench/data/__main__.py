@@ -34,8 +34,10 @@ import httpx
 import jwt
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from scratch import scratch_database
+
 from neo.app import CAPABILITIES
-from neo.core.postgres import EmbeddedPostgres
 from neo.core.runtime import authenticator_url, ensure_api_login, prepare_database
 from neo.data import query
 from neo.data.actions import plan_read
@@ -145,31 +147,6 @@ app = Starlette(
     routes=[Route("/" + name, endpoint(spec)) for name, spec in CONF["routes"].items()],
     lifespan=lifespan)
 """
-
-
-@contextmanager
-def database(tmp: Path) -> Iterator[str]:
-    """DATABASE_URL, or a fresh embedded server's database."""
-    if os.environ.get("DATABASE_URL"):
-        yield os.environ["DATABASE_URL"]
-        return
-    server = EmbeddedPostgres(tmp / "pg", host="127.0.0.1", port=free_port())
-    server.ensure_initialized()
-    server.start()
-    try:
-        asyncio.run(_create_db(server.socket_url()))
-        yield server.socket_url(database="neo_bench_data")
-    finally:
-        server.stop()
-
-
-async def _create_db(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("drop database if exists neo_bench_data")
-        await conn.execute("create database neo_bench_data")
-    finally:
-        await conn.close()
 
 
 async def prepare(url: str) -> dict[str, object]:
@@ -423,7 +400,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="neo-bench-data-") as tmp_name:
         tmp = Path(tmp_name)
         os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server's user must traverse it
-        with database(tmp) as url:
+        with scratch_database(tmp, "neo_bench_data") as url:
             conf = asyncio.run(prepare(url))
             conf["pool"] = args.concurrency
             ports = {"neo": free_port(), "bare": free_port()}

@@ -11,7 +11,6 @@ backend), and the server's peak RSS growth over its idle RSS. Issue 6 targets: r
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import subprocess
@@ -24,11 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 import psutil
 
-from neo.core.postgres import EmbeddedPostgres
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from scratch import scratch_database
+
 from neo.kit.net import free_port
 
 MIB = 1024 * 1024
@@ -70,31 +70,6 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-@contextmanager
-def database(tmp: Path) -> Iterator[str]:
-    """DATABASE_URL, or a fresh embedded server's database."""
-    if os.environ.get("DATABASE_URL"):
-        yield os.environ["DATABASE_URL"]
-        return
-    server = EmbeddedPostgres(tmp / "pg", host="127.0.0.1", port=free_port())
-    server.ensure_initialized()
-    server.start()
-    try:
-        asyncio.run(_create_db(server.socket_url()))
-        yield server.socket_url(database="neo_bench")
-    finally:
-        server.stop()
-
-
-async def _create_db(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("drop database if exists neo_bench")
-        await conn.execute("create database neo_bench")
-    finally:
-        await conn.close()
 
 
 @contextmanager
@@ -248,7 +223,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="neo-bench-") as tmp:
         work = Path(tmp)
         with (
-            database(work) as db_url,
+            scratch_database(work, "neo_bench") as db_url,
             neo_server(db_url, work, fsync=not args.no_fsync) as (base, pid),
         ):
             httpx.post(f"{base}/storage/v1/bucket", json={"name": "bench"}, headers=AUTH)
