@@ -72,4 +72,6 @@ async def transaction_as_caller(
 CoreDep = Annotated[Core, Depends(_core)]
 ActorDep = Annotated[Actor, Depends(_actor)]
 ApiKeyDep = Annotated[Actor, Depends(require_apikey)]  # the apikey's actor; bearer ignored
-Tx = Annotated[Connection, Depends(transaction_as_caller)]
+# scope="function": commit before the response is sent (FastAPI's default for `yield`
+# dependencies ends them after it, so a client could see 201 before the commit).
+Tx = Annotated[Connection, Depends(transaction_as_caller, scope="function")]
