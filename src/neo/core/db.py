@@ -63,6 +63,20 @@ class ApiConnection(asyncpg.Connection):
         return ""
 
 
+class OwnerConnection(asyncpg.Connection):
+    """A connection of the admin pool, released without asyncpg's session-reset round trip.
+
+    NEO's own code keeps session state transaction-local on these connections
+    (`set_config(…, true)`, no LISTEN, advisory locks released where taken; LISTEN and
+    migrations use connections of their own), so the reset would only cost a round trip per
+    use — about a tenth of a refresh-token grant. asyncpg still rolls back a transaction left
+    open. `tests/core/test_owner_pool.py` keeps the sources to that rule.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 def begin_as_sql(
     actor: Actor,
     request: RequestContext,
@@ -115,7 +129,9 @@ class Database:
         finally:
             await probe.close()
         sizes = size_pools(max_conn, workers=workers, pool_max=pool_max)
-        admin = await asyncpg.create_pool(admin_url, min_size=1, max_size=sizes.admin)
+        admin = await asyncpg.create_pool(
+            admin_url, min_size=1, max_size=sizes.admin, connection_class=OwnerConnection
+        )
         try:
             api = await asyncpg.create_pool(
                 api_url, min_size=1, max_size=sizes.api, connection_class=ApiConnection

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from neo import __version__
 from neo.core import store
 from neo.core.deps import ActorDep, CoreDep, Tx
+from neo.core.errors import BadRequest
 
 router = APIRouter()
 
@@ -36,5 +38,13 @@ async def metrics(core: CoreDep) -> Response:
 
 @router.get("/neo/v1/whoami", tags=["ops"])
 async def whoami(actor: ActorDep, tx: Tx) -> dict[str, Any]:
-    """The caller as the database sees it: role, `auth.uid()`, `auth.role()`, claims."""
-    return {"credential": actor.credential, "claims": actor.claims} | await store.select_caller(tx)
+    """The caller as the database sees it: role, `auth.uid()`, `auth.role()`, claims.
+
+    A validly signed token whose `sub` is not a UUID is the caller's mistake: `auth.uid()`
+    cannot cast it, and the answer is a 400 saying so (as PostgREST answers 22P02), not a 500.
+    """
+    try:
+        caller = await store.select_caller(tx)
+    except asyncpg.DataError as exc:
+        raise BadRequest(f"the token's claims do not fit auth.uid() and co: {exc}") from None
+    return {"credential": actor.credential, "claims": actor.claims} | caller
