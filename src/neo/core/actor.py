@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Credential = Literal["none", "anon_key", "service_key", "jwt"]
+Credential = Literal["none", "anon_key", "service_key", "jwt", "api_key"]
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,26 @@ Rules (the union of what Kong, PostgREST and GoTrue do in Supabase, spec §0.3):
 3. Neither -> anon, unless strict mode requires a key.
 An invalid bearer token raises `InvalidToken`; an unknown apikey raises `InvalidApiKey`; each
 contract renders them in its own shape. Verified tokens are cached until they expire.
+
+Keys that need I/O to resolve (identity's `neo_sk_` API keys, looked up in Postgres on every
+request so that revocation applies at once) come from resolvers a capability registers by
+prefix at start (`register_key_resolver`): the core never imports them. Resolution itself
+stays synchronous (it runs in plain dependencies and the data API's hot path), so the
+`KeyResolution` middleware awaits the resolver once per request, before routing, and keeps
+the answer in a context variable that `resolve` reads; a key nobody pre-resolved is refused.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from neo.core.actor import Actor, Credential
 from neo.core.errors import InvalidApiKey, InvalidToken, MissingApiKey
@@ -22,6 +34,12 @@ from neo.core.keys import KeyRing
 from neo.core.settings import GatewaySettings
 
 _KEY_CREDENTIAL: dict[str, Credential] = {"anon": "anon_key", "service_role": "service_key"}
+
+# A registered resolver: the actor of a key with its prefix, or None when the key is unknown,
+# revoked or expired.
+KeyResolver = Callable[[str], Awaitable[Actor | None]]
+# What the middleware found for each registered-prefix key of the request.
+Resolved = dict[str, Actor | Exception | None]
 
 
 class Gateway:
@@ -31,13 +49,65 @@ class Gateway:
         self.keys = keys
         self.settings = settings
         self._cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        self._resolvers: dict[str, KeyResolver] = {}
+        self._resolved: ContextVar[Resolved | None] = ContextVar("neo_keys", default=None)
+
+    def register_key_resolver(self, prefix: str, resolver: KeyResolver) -> None:
+        """Resolve keys starting with `prefix` (e.g. `neo_sk_`) with `resolver`."""
+        if prefix.startswith("sb_") or not prefix:
+            raise ValueError(f"key prefix {prefix!r} is reserved")
+        self._resolvers[prefix] = resolver
+
+    def _resolver_for(self, key: str) -> KeyResolver | None:
+        for prefix, resolver in self._resolvers.items():
+            if key.startswith(prefix):
+                return resolver
+        return None
+
+    async def preresolve(self, keys: list[str]) -> Resolved:
+        """Await the registered resolver of each key (errors are kept, raised by `resolve`)."""
+        found: Resolved = {}
+        for key in keys:
+            resolver = self._resolver_for(key)
+            if resolver is not None and key not in found:
+                try:
+                    found[key] = await resolver(key)
+                except Exception as exc:  # e.g. the database is down: raised when used
+                    found[key] = exc
+        return found
+
+    def registered_keys(self, scope: Scope) -> list[str]:
+        """The keys of a raw request that a registered resolver claims (usually none)."""
+        if not self._resolvers:
+            return []
+        return [k for k in _request_keys(scope) if self._resolver_for(k) is not None]
+
+    @contextmanager
+    def resolved(self, found: Resolved) -> Iterator[None]:
+        """Within this block (one request), `resolve` answers these keys from `found`."""
+        token = self._resolved.set(found)
+        try:
+            yield
+        finally:
+            self._resolved.reset(token)
+
+    def _registered_actor(self, key: str, refused: Callable[[], Exception]) -> Actor | None:
+        """The pre-resolved actor of a registered-prefix key; None if no resolver claims it."""
+        if self._resolver_for(key) is None:
+            return None
+        result = (self._resolved.get() or {}).get(key)
+        if isinstance(result, Exception):
+            raise result
+        if result is None:
+            raise refused()
+        return result
 
     def resolve(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Actor:
         """The actor for a request's `authorization` and `apikey` (header or query)."""
         apikey = headers.get("apikey") or query.get("apikey")
         bearer = _bearer(headers.get("authorization"))
         if bearer and not bearer.startswith("sb_"):
-            return self._actor_for_jwt(bearer)
+            return self._registered_actor(bearer, _unknown_key) or self._actor_for_jwt(bearer)
         key = apikey or bearer
         if key:
             return self._actor_for_key(key)
@@ -59,6 +129,9 @@ class Gateway:
         return Actor.anonymous()
 
     def _actor_for_key(self, key: str) -> Actor:
+        registered = self._registered_actor(key, InvalidApiKey)
+        if registered is not None:
+            return registered
         if key.startswith("sb_"):
             role = self.keys.role_for_opaque_key(key)
             if role is None:
@@ -94,6 +167,44 @@ class Gateway:
             if len(self._cache) > self.settings.jwt_cache_size:
                 self._cache.popitem(last=False)
         return claims
+
+
+class KeyResolution:
+    """ASGI middleware: awaits the registered resolvers of the request's keys (bearer and
+    `apikey`, header or query), once, before any route runs; requests without such a key
+    pass straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        core = getattr(getattr(scope.get("app"), "state", None), "core", None)
+        gateway: Gateway | None = getattr(core, "gateway", None)
+        keys = gateway.registered_keys(scope) if gateway and scope["type"] == "http" else []
+        if gateway is None or not keys:
+            await self.app(scope, receive, send)
+            return
+        with gateway.resolved(await gateway.preresolve(keys)):
+            await self.app(scope, receive, send)
+
+
+def _request_keys(scope: Scope) -> list[str]:
+    """The bearer token and the apikey (header, else query) of a raw request."""
+    keys: list[str] = []
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            bearer = _bearer(value.decode("latin-1"))
+            keys += [bearer] if bearer else []
+        elif name == b"apikey":
+            keys.append(value.decode("latin-1"))
+    query: bytes = scope.get("query_string", b"")
+    if b"apikey" in query:
+        keys += [v for k, v in parse_qsl(query.decode("latin-1")) if k == "apikey"][:1]
+    return keys
+
+
+def _unknown_key() -> InvalidToken:
+    return InvalidToken("Unknown, revoked or expired API key")
 
 
 def _bearer(authorization: str | None) -> str | None:
