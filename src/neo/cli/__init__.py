@@ -108,12 +108,16 @@ def status(data_dir: DataDir = None) -> None:
 def keys(
     data_dir: DataDir = None,
     rotate: Annotated[bool, typer.Option("--rotate", help="Stage a new signing key.")] = False,
+    retire: Annotated[
+        str | None, typer.Option("--retire", metavar="KID", help="Retire a verify-only key.")
+    ] = None,
 ) -> None:
-    """Show the API keys and signing keys (`--rotate` stages a new signing key)."""
+    """Show the API keys and signing keys (`--rotate` stages a new signing key, `--retire KID`
+    stops a previous key from verifying)."""
     from neo.cli import ops
 
     settings = _settings(data_dir)
-    _guarded(lambda: ops.keys(settings, _sources(), console, rotate))
+    _guarded(lambda: ops.keys(settings, _sources(), console, rotate, retire))
 
 
 @app.command()

@@ -17,10 +17,10 @@ from rich.table import Table
 from neo import sandbox
 from neo.cli.database import embedded_server, owner_url
 from neo.core import store
-from neo.core.keys import load_keyring, rotate_keys
+from neo.core.keys import KeyNotRetirable, load_keyring, retire_key, rotate_keys
 from neo.core.migrations import MigrationSource, pending_migrations
 from neo.core.runtime import prepare_database, public_url
-from neo.settings import Settings
+from neo.settings import ConfigError, Settings
 
 MIN_SERVER_VERSION = 150000
 # Extensions Supabase projects commonly use; a dump that needs a missing one will not load.
@@ -54,13 +54,24 @@ def migrate(settings: Settings, sources: list[MigrationSource], console: Console
 
 
 def keys(
-    settings: Settings, sources: list[MigrationSource], console: Console, rotate: bool
+    settings: Settings,
+    sources: list[MigrationSource],
+    console: Console,
+    rotate: bool,
+    retire: str | None = None,
 ) -> None:
-    """Show the key set; with `rotate`, promote the staged key and stage a new one."""
+    """Show the key set; with `rotate`, promote the staged key and stage a new one; with
+    `retire`, stop a verify-only key from verifying anything."""
     core = settings.core()
 
     async def work(conn: asyncpg.Connection) -> Any:
         await prepare_database(conn, sources)
+        if retire:
+            try:
+                await retire_key(conn, core.keys.keyset, retire)
+            except KeyNotRetirable as exc:
+                raise ConfigError(str(exc)) from None
+            console.print(f"retired key {retire}")
         if rotate:
             console.print(f"staged key {await rotate_keys(conn, core.keys.keyset)}")
         return await load_keyring(conn, core.keys, public_url=public_url(core))
@@ -74,7 +85,7 @@ def keys(
     console.print(f"key set {core.keys.keyset!r}")
     for name, value in rows:
         console.print(f"  {name:<16} {value}", soft_wrap=True, markup=False, highlight=False)
-    if rotate:
+    if rotate or retire:
         console.print("Running NEO processes pick up the change when restarted.", style="dim")
 
 

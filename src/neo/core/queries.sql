@@ -24,6 +24,13 @@ values ($1, $2, $3, $4, $5::jsonb, case when $4 = 'current' then now() end);
 update neo_core.signing_keys set status = 'previous'
 where keyset = $1 and status = 'current';
 
+-- name: revoke_signing_key
+-- Retire a verify-only key for good: a revoked key is no longer loaded, so nothing it signed
+-- verifies. The signing (current) key cannot be retired.
+update neo_core.signing_keys set status = 'revoked'
+where keyset = $1 and kid = $2 and status in ('previous', 'standby')
+returning kid;
+
 -- name: activate_standby_key
 update neo_core.signing_keys set status = 'current', activated_at = now()
 where keyset = $1 and status = 'standby'

@@ -56,6 +56,9 @@ class KeySettings(Section):
     issuer: str | None = None  # default: {public_url}/auth/v1
     accepted_issuers: list[str] = ["supabase", "supabase-demo"]
     accepted_audiences: list[str] = ["authenticated", "anon", "service_role"]
+    # Supabase's legacy JWT secret verifies kid-less HS256 tokens (the legacy anon and
+    # service_role keys among them). False: only keys with a `kid` verify (auth-security D2).
+    legacy_hs256: bool = True
     api_key_ttl_days: int = Field(3650, ge=1)
 
 

@@ -49,6 +49,11 @@ async def retire_current_key(conn: Connection, keyset: str) -> None:
     await conn.execute(QUERIES["retire_current_key"], keyset)
 
 
+async def revoke_signing_key(conn: Connection, keyset: str, kid: str) -> bool:
+    """Retire a verify-only key (previous or standby); False when there is no such key."""
+    return await conn.fetchval(QUERIES["revoke_signing_key"], keyset, kid) is not None
+
+
 async def activate_standby_key(conn: Connection, keyset: str) -> str | None:
     """The standby key becomes current; its kid, or None when there was none."""
     kid: str | None = await conn.fetchval(QUERIES["activate_standby_key"], keyset)
