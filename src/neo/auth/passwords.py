@@ -1,7 +1,8 @@
 """Password policy and hashing, always off the event loop.
 
 New hashes are argon2id at OWASP parameters (or bcrypt, as configured); bcrypt hashes from
-Supabase (`$2a$`/`$2b$`/`$2y$`) verify and are rehashed on the next login. Nothing is ever
+Supabase (`$2a$`/`$2b$`/`$2y$`) and Firebase's scrypt hashes (`$fbscrypt$`, as GoTrue imports
+them) verify and are rehashed on the next login. Nothing is ever
 truncated: bcrypt's 72-byte limit makes longer passwords fail to verify (and, with bcrypt as
 the algorithm, be rejected when set). Unknown users verify against a dummy hash, so a login
 takes the same time whether or not the account exists.
@@ -10,21 +11,32 @@ takes the same time whether or not the account exists.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import argon2
 import bcrypt
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from neo.auth import fbscrypt
 from neo.auth.errors import ValidationFailed, WeakPassword
 from neo.auth.settings import AuthSettings
 
 BCRYPT_MAX_BYTES = 72
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+T = TypeVar("T")
 
 
 class Hasher:
-    """Hashes and verifies passwords with the configured algorithm."""
+    """Hashes and verifies passwords with the configured algorithm.
+
+    Hashing runs in a thread pool of its own, one thread per core by default (argon2 and
+    bcrypt release the GIL): a burst of sign-ins queues there, never in the event loop nor in
+    the default executor other requests' blocking calls use.
+    """
 
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
@@ -35,6 +47,15 @@ class Hasher:
             type=argon2.Type.ID,
         )
         self.dummy_hash = ""
+        workers = settings.hash_workers or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="neo-hash")
+
+    def close(self) -> None:
+        """Stop the hashing threads (after the work queued so far)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _off_loop(self, work: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
 
     async def prepare(self) -> None:
         """Compute the dummy hash unknown users are verified against."""
@@ -42,11 +63,11 @@ class Hasher:
 
     async def hash(self, password: str) -> str:
         """A new hash of `password` (in a worker thread)."""
-        return await asyncio.to_thread(self._hash, password)
+        return await self._off_loop(self._hash, password)
 
     async def verify(self, stored: str | None, password: str) -> bool:
         """True when `password` matches `stored`; a missing hash costs the same time."""
-        return await asyncio.to_thread(self._verify, stored or self.dummy_hash, password, stored)
+        return await self._off_loop(self._verify, stored or self.dummy_hash, password, stored)
 
     def needs_rehash(self, stored: str) -> bool:
         """True when `stored` is not a hash of the current algorithm and parameters."""
@@ -86,6 +107,8 @@ def _check(hasher: argon2.PasswordHasher, stored: str, password: str) -> bool:
             return hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
+    if stored.startswith(fbscrypt.PREFIX):
+        return fbscrypt.verify(stored, password)
     return False
 
 

@@ -160,9 +160,6 @@ insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_a
 values ('00000000-0000-0000-0000-000000000000', $1, $2, false, now(), now(), $3, $4)
 returning id;
 
--- name: select_refresh_token
-select * from auth.refresh_tokens where token = $1;
-
 -- name: insert_audit_entry
 insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
 values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $1::json, now(), $2);
@@ -263,28 +260,101 @@ select u.*,
 from auth.users u
 where u.id = $1;
 
--- name: select_refresh_token_for_update
--- The token with its session and user; the token and session rows stay locked, so parallel
--- refreshes of one session take turns.
-select rt.id, rt.token, rt.revoked, rt.updated_at, rt.session_id, s.user_id,
-    s.created_at as session_created_at, s.refreshed_at, s.not_after,
-    u.banned_until, u.id is not null as user_exists
-from auth.refresh_tokens rt
-join auth.sessions s on s.id = rt.session_id
-left join auth.users u on u.id = s.user_id
-where rt.token = $1
-for update of rt, s;
-
--- name: rotate_refresh_token
-with revoked as (
-    update auth.refresh_tokens set revoked = true, updated_at = now() where id = $1
+-- name: refresh_session
+-- The refresh_token grant in one statement (decision 0005): lock the token ($1, a hash) and
+-- its session, judge them, and act on the verdict:
+--   rotate    revoke the token, store its successor $2[1], touch the session, audit;
+--   keep      rotation off ($3 false): touch the session, the token stays;
+--   catch_up  a revoked token used within $4 seconds of its rotation: the session's live
+--             successor among $2 (its position is `live`), nothing written;
+--   reuse     any other revoked token: audit and end the session (its tokens go with it);
+--   retry     like catch_up, but no successor is visible yet: this statement's snapshot
+--             predates the rotation it waited for; run again with $7 true (a second miss
+--             is a reuse);
+--   no_user, banned, expired, timebox, inactive: refused, nothing written.
+-- No row: unknown token. The row carries the user bundle (as select_user_bundle) for the
+-- token response. $5 / $6: session timebox and inactivity timeout in seconds (0: off).
+-- $9 true: a rotate or keep commits without waiting for its WAL flush (decision 0005: a
+-- crash of PostgreSQL within a fraction of a second can undo the rotation, which signs
+-- that client out; reuse verdicts always wait).
+with found as (
+    select rt.id, rt.token, rt.revoked, rt.updated_at, rt.session_id, s.user_id,
+        s.created_at as session_created_at, s.refreshed_at, s.not_after, s.aal,
+        u.banned_until, u.id is not null as user_exists
+    from auth.refresh_tokens rt
+    join auth.sessions s on s.id = rt.session_id
+    left join auth.users u on u.id = s.user_id
+    where rt.token = $1
+    for update of rt, s
+), live as (
+    select min(c.ord) as ord
+    from found f
+    cross join unnest($2::text[]) with ordinality as c (token, ord)
+    join auth.refresh_tokens r on r.token = c.token
+    where f.revoked and r.session_id = f.session_id and not r.revoked
+), judged as (
+    select f.*, case
+        when not f.user_exists then 'no_user'
+        when f.banned_until > now() then 'banned'
+        when f.not_after < now() then 'expired'
+        when $5::float8 > 0 and now() - f.session_created_at > make_interval(secs => $5)
+            then 'timebox'
+        when $6::float8 > 0 and (now() at time zone 'utc')
+            - coalesce(f.refreshed_at, now() at time zone 'utc') > make_interval(secs => $6)
+            then 'inactive'
+        when not f.revoked and $3::boolean then 'rotate'
+        when not $3::boolean then 'keep'
+        when now() - f.updated_at > make_interval(secs => $4::float8) then 'reuse'
+        when (select ord from live) is not null then 'catch_up'
+        when $7::boolean then 'reuse'
+        else 'retry'
+    end as outcome
+    from found f
+), revoked as (
+    update auth.refresh_tokens set revoked = true, updated_at = now()
+    where id = (select id from judged where outcome = 'rotate')
+), added as (
+    insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at,
+                                     updated_at, parent, session_id)
+    select '00000000-0000-0000-0000-000000000000', ($2::text[])[1], j.user_id::text, false,
+        now(), now(), j.token, j.session_id
+    from judged j where j.outcome = 'rotate'
 ), touched as (
     update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now()
-    where id = $4
+    where id = (select session_id from judged where outcome in ('rotate', 'keep'))
+), ended as (
+    delete from auth.sessions where id = (select session_id from judged where outcome = 'reuse')
 ), audited as (
     insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
-    values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $5::json, now(), $6)
+    select '00000000-0000-0000-0000-000000000000', gen_random_uuid(),
+        case j.outcome
+        when 'rotate' then json_build_object('action', 'token_refreshed', 'log_type', 'token',
+            'traits', json_build_object('session_id', j.session_id::text))
+        else json_build_object('action', 'refresh_token_reuse', 'log_type', 'token',
+            'traits', json_build_object('user_id', j.user_id::text,
+                                        'session_id', j.session_id::text))
+        end,
+        now(), $8::text
+    from judged j where j.outcome in ('rotate', 'reuse')
+), relaxed as (
+    select set_config('synchronous_commit', 'off', true) as value
+    from judged j where j.outcome in ('rotate', 'keep') and $9::boolean
 )
-insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at,
-                                 parent, session_id)
-values ('00000000-0000-0000-0000-000000000000', $2, $3, false, now(), now(), $7, $4);
+select j.outcome, j.session_id, j.user_id, (select ord from live) as live,
+    j.aal::text as session_aal, (select count(*) from relaxed) > 0 as async_commit, u.*,
+    coalesce((select json_agg(i order by i.created_at) from auth.identities i
+              where i.user_id = u.id), '[]')::text as identities_json,
+    coalesce((select json_agg(json_build_object(
+                  'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type,
+                  'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
+                  'phone', f.phone, 'last_challenged_at', f.last_challenged_at)
+              order by f.created_at) from auth.mfa_factors f
+              where f.user_id = u.id), '[]')::text as factors_json,
+    coalesce((select json_agg(json_build_object(
+                  'method', c.authentication_method,
+                  'timestamp', floor(extract(epoch from c.updated_at))::bigint)
+              order by c.updated_at desc) from auth.mfa_amr_claims c
+              where c.session_id = j.session_id), '[]')::text as amr_json
+from judged j
+left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up');
+

@@ -68,6 +68,8 @@ async def openid_configuration(core: CoreDep) -> dict[str, Any]:
     }
 
 
+# A plain Starlette route carries its full path (the prefix applies to `api_route` only).
+router.add_route(f"{PREFIX}/token", router_token.token, methods=["POST"])
 router.include_router(router_token.router)
 router.include_router(router_user.router)
 router.include_router(router_email.router)

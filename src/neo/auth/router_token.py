@@ -1,13 +1,20 @@
-"""Routes for sessions: POST /signup, POST /token (password, refresh_token, pkce), /logout."""
+"""Routes for sessions: POST /signup, POST /token (password, refresh_token, pkce), /logout.
+
+`/token` is the hottest route of the capability (every client refreshes its session on a
+timer), so it is a plain Starlette endpoint: no dependency solving, no response model, the
+body serialized once; the app's FastLane can serve it before FastAPI's own layers. It makes
+the same checks as the FastAPI routes (Kong's apikey check first).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.responses import JSONResponse
 
 from neo.auth import service, sessions
-from neo.auth.deps import ClientDep, StateDep, UserDep, read_body
+from neo.auth.deps import ClientDep, StateDep, UserDep, get_client, get_state, read_body
 from neo.auth.errors import InvalidCredentials
 from neo.auth.params import PasswordGrant, PkceGrant, RefreshGrant, SignupParams
 from neo.core.deps import require_apikey
@@ -24,21 +31,22 @@ async def signup(
     return await service.sign_up(state, params, client, redirect_to)
 
 
-@router.post("/token")
-async def token(
-    request: Request, state: StateDep, client: ClientDep, grant_type: str = ""
-) -> dict[str, Any]:
-    """The token endpoint; `grant_type` is a query parameter."""
-    if grant_type == "password":
-        return await service.sign_in_with_password(
-            state, await read_body(request, PasswordGrant), client
-        )
+async def token(request: Request) -> Response:
+    """The token endpoint (registered in `router.py`); `grant_type` is a query parameter."""
+    await require_apikey(request)
+    state, client = get_state(request), get_client(request)
+    grant_type = request.query_params.get("grant_type", "")
     if grant_type == "refresh_token":
         body = await read_body(request, RefreshGrant)
-        return await sessions.refresh(state, body.refresh_token or "", client)
-    if grant_type == "pkce":
-        return await service.exchange_code(state, await read_body(request, PkceGrant), client)
-    raise InvalidCredentials("unsupported_grant_type")
+        answer = await sessions.refresh(state, body.refresh_token or "", client)
+    elif grant_type == "password":
+        params = await read_body(request, PasswordGrant)
+        answer = await service.sign_in_with_password(state, params, client)
+    elif grant_type == "pkce":
+        answer = await service.exchange_code(state, await read_body(request, PkceGrant), client)
+    else:
+        raise InvalidCredentials("unsupported_grant_type")
+    return JSONResponse(answer)
 
 
 @router.post("/logout", status_code=204)

@@ -1,7 +1,7 @@
 """The admin API (service role): users CRUD with pagination, invite, generate_link, mailbox.
 
 Bodies and answers are GoTrue's (spec §1.9). Imported password hashes (`password_hash`) may
-be bcrypt (Supabase) or argon2; they are upgraded at the user's next login.
+be bcrypt (Supabase), argon2 or Firebase scrypt; they are upgraded at the next login.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from neo.auth import links, store
+from neo.auth import fbscrypt, links, store
 from neo.auth.errors import EmailExists, UserNotFound, ValidationFailed
 from neo.auth.mail import Mail
 from neo.auth.models import timestamp
@@ -25,7 +25,7 @@ from neo.core.db import Connection
 Row = dict[str, Any]
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-_HASH_PREFIXES = ("$2a$", "$2b$", "$2y$", "$argon2id$", "$argon2i$")
+_HASH_PREFIXES = ("$2a$", "$2b$", "$2y$", "$argon2id$", "$argon2i$", fbscrypt.PREFIX)
 
 
 def parse_ban(value: str) -> datetime | None:
@@ -48,7 +48,9 @@ def _user_id(value: str) -> uuid.UUID:
 
 async def _password_hash(state: AuthState, params: AdminUser) -> str | None:
     if params.password_hash:
-        if not params.password_hash.startswith(_HASH_PREFIXES):
+        hashed = params.password_hash
+        malformed = hashed.startswith(fbscrypt.PREFIX) and fbscrypt.parse(hashed) is None
+        if not hashed.startswith(_HASH_PREFIXES) or malformed:
             raise ValidationFailed("Invalid password hash format")
         return params.password_hash
     if params.password:

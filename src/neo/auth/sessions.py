@@ -7,6 +7,10 @@ again without it being stored. Within `refresh_token_reuse_interval` of a rotati
 token (parallel tabs, or a client that failed to save the answer) yields the session's
 current token; later, a used token is a replay: the session is deleted, an audit entry
 written, and every token of it dies (GoTrue accepts the previous token forever).
+
+The grant is one SQL statement (`refresh_session` in queries.sql) on an owner connection:
+one round trip locks, judges, writes and returns the user bundle; Python derives the
+successors before it and signs the access token after it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,8 +36,9 @@ from neo.auth.errors import (
     ValidationFailed,
 )
 from neo.auth.models import session_json, user_json
-from neo.auth.state import AuthState, FailAfterCommit
+from neo.auth.state import AuthState
 from neo.core.db import Connection
+from neo.core.errors import NeoError
 
 Row = dict[str, Any]
 _MAX_CATCH_UP = 3  # how many rotations a reused token may be behind within the window
@@ -96,24 +102,29 @@ async def token_response(
     bundle = await store.select_user_bundle(conn, user_id, session_id)
     if bundle is None:
         raise RefreshTokenNotFound()
+    return respond(state, bundle, session_id, refresh_token)
+
+
+def respond(state: AuthState, bundle: Row, session_id: Any, refresh_token: str) -> Row:
+    """The AccessTokenResponse for a user bundle (`store.select_user_bundle`'s row)."""
     body = user_json(bundle, bundle["identities"], bundle["factors"])
     now = int(time.time())
     exp = now + state.settings.jwt_exp
     claims = {
         "iss": state.issuer,
-        "sub": str(user_id),
+        "sub": body["id"],
         "aud": bundle["aud"] or state.settings.jwt_aud,
         "exp": exp,
         "iat": now,
-        "email": bundle["email"] or "",
-        "phone": bundle["phone"] or "",
+        "email": body["email"],
+        "phone": body["phone"],
         "app_metadata": body["app_metadata"],
         "user_metadata": body["user_metadata"],
         "role": bundle["role"] or "authenticated",
         "aal": bundle["session_aal"] or "aal1",
         "amr": bundle["amr"],
         "session_id": str(session_id),
-        "is_anonymous": bool(bundle["is_anonymous"]),
+        "is_anonymous": body["is_anonymous"],
     }
     return session_json(
         access_token=state.core.keys.sign(claims),
@@ -125,73 +136,59 @@ async def token_response(
 
 
 async def refresh(state: AuthState, token: str, client: Client) -> Row:
-    """The refresh_token grant: rotate, or answer a reuse as described above."""
+    """The refresh_token grant: rotate, or answer a reuse as described above.
+
+    One statement (`store.refresh_session`) locks, judges and writes; it is its own
+    transaction, so a reuse's audit entry and ended session are committed when it raises.
+    """
     if not token:
         raise ValidationFailed("refresh_token required")
-    async with state.transaction() as conn:
-        found = await store.select_refresh_token_for_update(conn, hash_token(token))
-        if found is None:
-            raise RefreshTokenNotFound()
-        _check_session(state, found)
-        if not found["revoked"] or not state.settings.refresh_token_rotation:
-            return await _rotate(conn, state, found, token, client)
-        current = await _catch_up(conn, state, found, token)
-        if current is not None:
-            return await token_response(conn, state, found["user_id"], found["session_id"], current)
-        await audit(
-            conn, "refresh_token_reuse", client, log_type="token",
-            user_id=found["user_id"], session_id=found["session_id"],
-        )  # fmt: skip
-        await store.delete_session(conn, found["session_id"])
-        raise FailAfterCommit(RefreshTokenAlreadyUsed())
+    successors = [next_refresh_token(state.secret, token)]
+    for _ in range(_MAX_CATCH_UP - 1):
+        successors.append(next_refresh_token(state.secret, successors[-1]))
+    hashes = [hash_token(t) for t in successors]
+    async with state.connection() as conn:
+        found = await _judge(conn, state, hash_token(token), hashes, client, final=False)
+        if found is not None and found["outcome"] == "retry":
+            found = await _judge(conn, state, hash_token(token), hashes, client, final=True)
+    if found is None:
+        raise RefreshTokenNotFound()
+    outcome = found["outcome"]
+    if outcome in _REFUSED:
+        raise _REFUSED[outcome]()
+    answer = {"rotate": successors[0], "keep": token}.get(outcome)
+    if outcome == "catch_up":
+        answer = successors[found["live"] - 1]
+    if answer is None or found["id"] is None:
+        raise RefreshTokenNotFound()
+    return respond(state, found, found["session_id"], answer)
 
 
-def _check_session(state: AuthState, found: Row) -> None:
-    """Ban, `not_after`, timebox and inactivity checks on a locked token's session."""
-    if not found["user_exists"]:
-        raise SessionNotFound(status=400)
-    if is_banned(found):
-        raise UserBanned()
-    now = datetime.now(UTC)
-    not_after = found.get("not_after")
-    if not_after is not None and not_after < now:
-        raise SessionExpired()
-    timebox, idle = state.settings.sessions_timebox, state.settings.sessions_inactivity_timeout
-    if timebox and (now - found["session_created_at"]).total_seconds() > timebox:
-        raise SessionExpired("Session expired (timebox)")
-    refreshed = (found.get("refreshed_at") or now.replace(tzinfo=None)).replace(tzinfo=UTC)
-    if idle and (now - refreshed).total_seconds() > idle:
-        raise SessionExpired("Session expired (inactivity)")
+async def _judge(
+    conn: Connection,
+    state: AuthState,
+    token_hash: str,
+    successors: list[str],
+    client: Client,
+    *,
+    final: bool,
+) -> Row | None:
+    settings = state.settings
+    return await store.refresh_session(
+        conn, token_hash, successors,
+        rotation=settings.refresh_token_rotation,
+        window=float(settings.refresh_token_reuse_interval),
+        timebox=float(settings.sessions_timebox or 0),
+        idle=float(settings.sessions_inactivity_timeout or 0),
+        final=final, ip=client.ip, async_commit=not settings.refresh_durable_commit,
+    )  # fmt: skip
 
 
-async def _rotate(
-    conn: Connection, state: AuthState, found: Row, token: str, client: Client
-) -> Row:
-    session_id = found["session_id"]
-    if not state.settings.refresh_token_rotation:
-        await store.touch_session(conn, session_id)
-        return await token_response(conn, state, found["user_id"], session_id, token)
-    new = next_refresh_token(state.secret, token)
-    entry = {"action": "token_refreshed", "log_type": "token",
-             "traits": {"session_id": str(session_id)}}  # fmt: skip
-    await store.rotate_refresh_token(
-        conn, found, token_hash=hash_token(new), audit=entry, ip=client.ip
-    )
-    return await token_response(conn, state, found["user_id"], session_id, new)
-
-
-async def _catch_up(conn: Connection, state: AuthState, found: Row, token: str) -> str | None:
-    """The session's live token when `token` was used within the reuse window, else None."""
-    window = state.settings.refresh_token_reuse_interval
-    age = (datetime.now(UTC) - found["updated_at"]).total_seconds()
-    if age > window:
-        return None
-    candidate = token
-    for _ in range(_MAX_CATCH_UP):
-        candidate = next_refresh_token(state.secret, candidate)
-        row = await store.select_refresh_token(conn, hash_token(candidate))
-        if row is None or row["session_id"] != found["session_id"]:
-            return None
-        if not row["revoked"]:
-            return candidate
-    return None
+_REFUSED: dict[str, Callable[[], NeoError]] = {
+    "no_user": lambda: SessionNotFound(status=400),
+    "banned": UserBanned,
+    "expired": SessionExpired,
+    "timebox": lambda: SessionExpired("Session expired (timebox)"),
+    "inactive": lambda: SessionExpired("Session expired (inactivity)"),
+    "reuse": RefreshTokenAlreadyUsed,
+}

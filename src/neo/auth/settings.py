@@ -93,8 +93,13 @@ class AuthSettings(Section):
     argon2_time_cost: int = Field(2, ge=1)
     argon2_parallelism: int = Field(1, ge=1)
     bcrypt_cost: int = Field(10, ge=4, le=16)
+    hash_workers: int = Field(0, ge=0, le=256)  # hashing threads; 0 = one per core
     refresh_token_rotation: bool = True
     refresh_token_reuse_interval: float = Field(10.0, ge=0)  # seconds; also bounds "one behind"
+    # A rotation commits without waiting for the WAL flush (synchronous_commit off for that
+    # one transaction): a PostgreSQL crash right after it can undo it, which only signs that
+    # client out. True waits, like every other write.
+    refresh_durable_commit: bool = False
     # GoTrue has both off; NEO ends a session 30 days after its last refresh and 90 days
     # after sign-in, so no refresh token lives forever (ASVS 7.3.1/7.3.2). 0 = off.
     sessions_timebox: int = Field(90 * 24 * 3600, ge=0)  # seconds from sign-in

@@ -60,6 +60,13 @@ class AuthState:
         if pending is not None:
             raise pending
 
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """An owner-pool connection with no transaction open: each statement is its own
+        (for a request whose work is one statement, like the refresh_token grant)."""
+        async with self.core.db.admin.acquire() as conn:
+            yield conn
+
     @property
     def issuer(self) -> str:
         """The `iss` of access tokens."""
@@ -73,15 +80,18 @@ class AuthState:
 
 @asynccontextmanager
 async def start(core: Core, settings: AuthSettings | None) -> AsyncIterator[AuthState]:
-    """Build the state; close the providers' HTTP client at the end."""
+    """Build the state; close the providers' HTTP client and the hashing threads at the end."""
     settings = settings or AuthSettings()
     hasher = Hasher(settings)
-    await hasher.prepare()
-    secret = hashlib.sha256(b"neo.auth:" + core.keys.jwt_secret.encode()).digest()
-    async with core.db.transaction() as conn:
-        await store.prune_throttles(conn)
-    async with httpx.AsyncClient(timeout=10.0) as http:
-        yield AuthState(
-            core, settings, hasher, Mailer(settings.smtp), secret,
-            configured(settings.external), http,
-        )  # fmt: skip
+    try:
+        await hasher.prepare()
+        secret = hashlib.sha256(b"neo.auth:" + core.keys.jwt_secret.encode()).digest()
+        async with core.db.transaction() as conn:
+            await store.prune_throttles(conn)
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            yield AuthState(
+                core, settings, hasher, Mailer(settings.smtp), secret,
+                configured(settings.external), http,
+            )  # fmt: skip
+    finally:
+        hasher.close()

@@ -216,25 +216,34 @@ async def insert_refresh_token(
     )
 
 
-async def select_refresh_token(conn: Connection, token_hash: str) -> Row | None:
-    """A refresh token row by the token's hash."""
-    return _row(await conn.fetchrow(QUERIES["select_refresh_token"], token_hash))
-
-
-async def select_refresh_token_for_update(conn: Connection, token_hash: str) -> Row | None:
-    """A refresh token with its session and user facts, token and session locked."""
-    return _row(await conn.fetchrow(QUERIES["select_refresh_token_for_update"], token_hash))
-
-
-async def rotate_refresh_token(
-    conn: Connection, old: Row, *, token_hash: str, audit: Row, ip: str
-) -> None:
-    """Revoke `old`, store its successor, touch the session and audit, in one statement."""
-    await conn.execute(
-        QUERIES["rotate_refresh_token"],
-        old["id"], token_hash, str(old["user_id"]), old["session_id"], _json(audit), ip,
-        old["token"],
+async def refresh_session(
+    conn: Connection,
+    token_hash: str,
+    successors: list[str],
+    *,
+    rotation: bool,
+    window: float,
+    timebox: float,
+    idle: float,
+    final: bool,
+    ip: str,
+    async_commit: bool,
+) -> Row | None:
+    """Run the refresh_token grant's one statement (see `refresh_session` in queries.sql):
+    the verdict (`outcome`, `live`, `session_id`, `user_id`) and, for a session to answer
+    with, the user bundle as `select_user_bundle` returns it; None for an unknown token."""
+    record = await conn.fetchrow(
+        QUERIES["refresh_session"],
+        token_hash, successors, rotation, window, timebox, idle, final, ip, async_commit,
     )  # fmt: skip
+    if record is None:
+        return None
+    row = _dict(record)
+    if row["id"] is not None:
+        row["identities"] = [_times(i) for i in json.loads(row["identities_json"])]
+        row["factors"] = [_times(f) for f in json.loads(row["factors_json"])]
+        row["amr"] = json.loads(row["amr_json"])
+    return row
 
 
 async def insert_audit_entry(conn: Connection, payload: Row, ip: str) -> None:
