@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from neo import __version__, auth, data, identity, sandbox, storage
 from neo.core.errors import BadRequest, Dialects, NeoError, Renderer
+from neo.core.gateway import KeyResolution
 from neo.core.logging import configure_logging
 from neo.core.metrics import Metrics
 from neo.core.middleware import FastLane, RequestMiddleware
@@ -40,11 +41,14 @@ CORS_ALLOW_HEADERS = [
     "accept-profile", "content-profile", "prefer", "range", "range-unit", "x-upsert",
     "x-retry-count", "x-request-id", "cache-control", "x-metadata", "if-none-match",
     "if-modified-since", "accept", "x-region", "content-transfer-encoding",
+    "tus-resumable", "upload-length", "upload-metadata", "upload-offset", "x-signature",
 ]  # fmt: skip
 CORS_EXPOSE_HEADERS = [
     "content-range", "x-total-count", "link", "x-supabase-api-version", "proxy-status",
     "x-request-id", "location", "preference-applied", "etag", "x-sb-error-code",
     "content-disposition", "last-modified", "accept-ranges", "content-length",
+    "tus-resumable", "tus-version", "tus-extension", "tus-max-size", "tus-complete",
+    "upload-offset", "upload-length", "upload-metadata", "upload-expires",
 ]  # fmt: skip
 
 
@@ -88,8 +92,15 @@ CAPABILITIES: list[Capability] = [
         migrations=auth.MIGRATIONS,
         start=auth.start,
         section="auth",
+        fast=True,  # POST /auth/v1/token (every client's refresh timer)
     ),
-    Capability("identity", identity.router, prefix=identity.PREFIX, migrations=identity.MIGRATIONS),
+    Capability(
+        "identity",
+        identity.router,
+        prefix=identity.PREFIX,
+        migrations=identity.MIGRATIONS,
+        start=identity.start,  # registers the `neo_sk_` API-key resolver with the gateway
+    ),
     Capability(
         "storage",
         storage.router,
@@ -157,6 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
                 expose_headers=CORS_EXPOSE_HEADERS,
                 max_age=86400,
             ),
+            Middleware(KeyResolution),  # keys whose lookup needs I/O (`neo_sk_`)
             Middleware(FastLane, routes=fast_routes, render=render),
         ],
         exception_handlers=_exception_handlers(render),

@@ -1,5 +1,6 @@
 """Fixtures for identity tests: the app with cheap hashing, users signed up through
-/auth/v1/signup, calls to /identity/v1 as each kind of caller, and SQL as a given user."""
+/auth/v1/signup, service-account keys minted through the API, calls to /identity/v1 as each
+kind of caller, and SQL as a given user."""
 
 from __future__ import annotations
 
@@ -68,12 +69,12 @@ async def call(
     client: httpx.AsyncClient,
     method: str,
     path: str,
-    who: User | dict[str, str],
+    who: User | Key | dict[str, str],
     body: Any = None,
     **params: Any,
 ) -> httpx.Response:
     """Call /identity/v1 as `who` (a user, or headers such as ANON / SERVICE)."""
-    headers = who.headers if isinstance(who, User) else who | V2
+    headers = who.headers if isinstance(who, User | Key) else who | V2
     return await client.request(
         method, API + path, headers=headers, json=body, params=params or None
     )
@@ -97,6 +98,47 @@ async def make_org(
     return str(org["id"])
 
 
+@dataclass(frozen=True)
+class Key:
+    """A minted `neo_sk_` key, its ids, and the headers that act as it (supabase-js style)."""
+
+    id: str
+    account_id: str
+    org_id: str
+    secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"apikey": self.secret, "Authorization": f"Bearer {self.secret}"}
+
+
+ALL_PERMISSIONS = [
+    "org:read", "org:write", "members:read", "members:write", "invitations:read",
+    "invitations:write", "projects:read", "projects:write", "audit:read",
+]  # fmt: skip
+
+
+async def make_key(
+    client: httpx.AsyncClient,
+    org: str,
+    permissions: list[str] | None = None,
+    *,
+    role: str = "admin",
+    project_id: str | None = None,
+    admin: User | dict[str, str] = SERVICE,
+) -> Key:
+    """A service account of `org` with `role` and one key holding `permissions` (all of
+    identity's by default), created by `admin` through the API."""
+    body: dict[str, Any] = {"name": "robot", "role": role, "project_id": project_id}
+    account = await ok(
+        await call(client, "POST", f"/orgs/{org}/service-accounts", admin, body), 201
+    )
+    grant = {"permissions": ALL_PERMISSIONS if permissions is None else permissions}
+    path = f"/orgs/{org}/service-accounts/{account['id']}/keys"
+    key = await ok(await call(client, "POST", path, admin, grant), 201)
+    return Key(key["id"], account["id"], org, key["key"])
+
+
 @asynccontextmanager
 async def as_user(conn: asyncpg.Connection, user_id: str | None) -> AsyncIterator[None]:
     """A transaction acting as a user (as the data API would), rolled back at the end."""
@@ -115,4 +157,23 @@ async def as_user(conn: asyncpg.Connection, user_id: str | None) -> AsyncIterato
         await tx.rollback()
 
 
-__all__ = ["ANON", "API", "SERVICE", "User", "as_user", "call", "make_org", "new_user", "ok"]
+@asynccontextmanager
+async def as_claims(conn: asyncpg.Connection, claims: dict[str, Any]) -> AsyncIterator[None]:
+    """A transaction with the role and claims an actor gets from the gateway, rolled back."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(
+            "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+            claims["role"],
+            json.dumps(claims),
+        )
+        yield
+    finally:
+        await tx.rollback()
+
+
+__all__ = [
+    "ALL_PERMISSIONS", "ANON", "API", "SERVICE", "Key", "User", "as_claims", "as_user", "call",
+    "make_key", "make_org", "new_user", "ok",
+]  # fmt: skip

@@ -1,5 +1,6 @@
 """Who may call what: every /identity/v1 route x {anon, non-member, viewer, member, admin,
-owner, service role}, and IDOR: every path id swapped for another tenant's answers 404."""
+owner, service role, wrong-scope key, right-scope key, another org's key}, and IDOR: every
+path id swapped for another tenant's answers 404 (for users and for keys)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import pytest
 import pytest_asyncio
 
 from tests.auth.conftest import mailbox
-from tests.identity.conftest import ANON, SERVICE, User, call, make_org, new_user, ok
+from tests.identity.conftest import ANON, SERVICE, Key, User, call, make_key, make_org, new_user, ok
 
 ROLES = ["viewer", "member", "admin", "owner"]
-ACTORS = ["anon", "outsider", *ROLES, "service"]
+KEYS = ["wrong_key", "right_key", "foreign_key"]  # admin service accounts' keys
+ACTORS = ["anon", "outsider", *ROLES, "service", *KEYS]
 
 
 @dataclass
@@ -27,6 +29,19 @@ class Cast:
     outsider: User
     spare: User  # added by POST /members
     target: User  # a viewer the member routes act on
+
+    async def who_in(
+        self, client: httpx.AsyncClient, actor: str, org: str, permission: str | None
+    ) -> User | Key | dict[str, str]:
+        """The actor; keys are minted for `org` (right: the route's permission; wrong: an
+        unrelated one; foreign: every permission, of another org)."""
+        if actor == "right_key":
+            return await make_key(client, org, [permission or "org:read"])
+        if actor == "wrong_key":
+            return await make_key(client, org, ["docs:read"])
+        if actor == "foreign_key":
+            return await make_key(client, await make_org(client, self.outsider))
+        return self.who(actor)
 
     def who(self, actor: str) -> User | dict[str, str]:
         if actor == "anon":
@@ -66,68 +81,109 @@ async def _none(client: httpx.AsyncClient, org: str, cast: Cast) -> str:
     return ""
 
 
-# (method, path under /orgs/{org}, body, least role, success status, setup -> {x} in path)
-ORG_ROUTES: list[tuple[str, str, Any, str, int, Setup]] = [
-    ("GET", "", None, "viewer", 200, _none),
-    ("PATCH", "", {"name": "N"}, "admin", 200, _none),
-    ("DELETE", "", None, "owner", 204, _none),
-    ("GET", "/members", None, "viewer", 200, _none),
-    ("POST", "/members", "spare", "admin", 201, _none),
-    ("PATCH", "/members/{target}", {"role": "member"}, "admin", 200, _none),
-    ("DELETE", "/members/{target}", None, "admin", 204, _none),
-    ("GET", "/invitations", None, "admin", 200, _none),
-    ("POST", "/invitations", {"email": "new@example.com"}, "admin", 201, _none),
-    ("DELETE", "/invitations/{x}", None, "admin", 200, _invitation),
-    ("GET", "/projects", None, "viewer", 200, _none),
-    ("POST", "/projects", {"name": "Q", "slug": "q"}, "member", 201, _none),
-    ("GET", "/projects/{x}", None, "viewer", 200, _project),
-    ("PATCH", "/projects/{x}", {"name": "R"}, "member", 200, _project),
-    ("DELETE", "/projects/{x}", None, "admin", 204, _project),
-    ("GET", "/audit", None, "admin", 200, _none),
-]
+async def _account(client: httpx.AsyncClient, org: str, cast: Cast) -> str:
+    path = f"/orgs/{org}/service-accounts"
+    return str((await ok(await call(client, "POST", path, SERVICE, {"name": "a"}), 201))["id"])
 
 
-def expected(actor: str, need: str, success: int) -> int:
+async def _role(client: httpx.AsyncClient, org: str, cast: Cast) -> str:
+    body = {"name": "custom", "base": "member", "permissions": ["projects:read"]}
+    return str(
+        (await ok(await call(client, "POST", f"/orgs/{org}/roles", SERVICE, body), 201))["name"]
+    )
+
+
+async def _key(client: httpx.AsyncClient, org: str, cast: Cast) -> str:
+    key = await make_key(client, org)
+    return f"{key.account_id}/keys/{key.id}"
+
+
+# (method, path under /orgs/{org}, body, least role, the permission a key needs (None: keys
+# never may), success status, setup -> {x} in path)
+ORG_ROUTES: list[tuple[str, str, Any, str, str | None, int, Setup]] = [
+    ("GET", "", None, "viewer", "org:read", 200, _none),
+    ("PATCH", "", {"name": "N"}, "admin", "org:write", 200, _none),
+    ("DELETE", "", None, "owner", "org:write", 204, _none),
+    ("GET", "/members", None, "viewer", "members:read", 200, _none),
+    ("POST", "/members", "spare", "admin", "members:write", 201, _none),
+    ("PATCH", "/members/{target}", {"role": "member"}, "admin", "members:write", 200, _none),
+    ("DELETE", "/members/{target}", None, "admin", "members:write", 204, _none),
+    ("GET", "/invitations", None, "admin", "invitations:read", 200, _none),
+    ("POST", "/invitations", {"email": "new@example.com"}, "admin", "invitations:write", 201,
+     _none),
+    ("DELETE", "/invitations/{x}", None, "admin", "invitations:write", 200, _invitation),
+    ("GET", "/projects", None, "viewer", "projects:read", 200, _none),
+    ("POST", "/projects", {"name": "Q", "slug": "q"}, "member", "projects:write", 201, _none),
+    ("GET", "/projects/{x}", None, "viewer", "projects:read", 200, _project),
+    ("PATCH", "/projects/{x}", {"name": "R"}, "member", "projects:write", 200, _project),
+    ("DELETE", "/projects/{x}", None, "admin", "projects:write", 204, _project),
+    ("GET", "/audit", None, "admin", "audit:read", 200, _none),
+    ("GET", "/roles", None, "viewer", "members:read", 200, _none),
+    ("POST", "/roles", {"name": "r", "base": "member", "permissions": []}, "admin",
+     "members:write", 201, _none),
+    ("PATCH", "/roles/{x}", {"permissions": ["org:read"]}, "admin", "members:write", 200, _role),
+    ("DELETE", "/roles/{x}", None, "admin", "members:write", 204, _role),
+    ("GET", "/service-accounts", None, "admin", None, 200, _none),
+    ("POST", "/service-accounts", {"name": "S"}, "admin", None, 201, _none),
+    ("GET", "/service-accounts/{x}", None, "admin", None, 200, _account),
+    ("DELETE", "/service-accounts/{x}", None, "admin", None, 204, _account),
+    ("GET", "/service-accounts/{x}/keys", None, "admin", None, 200, _account),
+    ("POST", "/service-accounts/{x}/keys", {"permissions": []}, "admin", None, 201, _account),
+    ("DELETE", "/service-accounts/{x}", None, "admin", None, 200, _key),  # revoke a key
+]  # fmt: skip
+
+
+def expected(actor: str, need: str, permission: str | None, success: int) -> int:
     if actor == "anon":
         return 401
-    if actor == "outsider":
+    if actor in ("outsider", "foreign_key"):
         return 404
+    if actor in KEYS:  # admin service accounts: the role allows up to admin, the key's scope
+        ok = actor == "right_key" and permission is not None and need != "owner"
+        return success if ok else 403
     if actor == "service" or ROLES.index(actor) >= ROLES.index(need):
         return success
     return 403
 
 
 @pytest.mark.parametrize("actor", ACTORS)
-@pytest.mark.parametrize("route", ORG_ROUTES, ids=[f"{r[0]} {r[1] or '/'}" for r in ORG_ROUTES])
+@pytest.mark.parametrize(
+    "route", ORG_ROUTES, ids=[f"{r[0]} {r[1] or '/'} {r[6].__name__}" for r in ORG_ROUTES]
+)
 async def test_org_route_matrix(
-    client: httpx.AsyncClient, cast: Cast, route: tuple[str, str, Any, str, int, Setup], actor: str
+    client: httpx.AsyncClient,
+    cast: Cast,
+    route: tuple[str, str, Any, str, str | None, int, Setup],
+    actor: str,
 ) -> None:
-    method, path, body, need, success, setup = route
+    method, path, body, need, permission, success, setup = route
     org = await fresh_org(client, cast)
     path = path.format(x=await setup(client, org, cast), target=cast.target.id)
     if body == "spare":
         body = {"user_id": cast.spare.id, "role": "member"}
-    response = await call(client, method, f"/orgs/{org}{path}", cast.who(actor), body)
-    assert response.status_code == expected(actor, need, success), response.text
+    who = await cast.who_in(client, actor, org, permission)
+    response = await call(client, method, f"/orgs/{org}{path}", who, body)
+    assert response.status_code == expected(actor, need, permission, success), response.text
 
 
 @pytest.mark.parametrize("actor", ACTORS)
 async def test_unscoped_route_matrix(client: httpx.AsyncClient, cast: Cast, actor: str) -> None:
-    who = cast.who(actor)
+    org = await fresh_org(client, cast)
+    who = await cast.who_in(client, actor, org, "org:read")
     listed = await call(client, "GET", "/orgs", who)
-    assert listed.status_code == (401 if actor == "anon" else 200)
-    slug = f"m-{actor}-{cast.spare.id[:8]}"
+    assert listed.status_code == {"anon": 401, "wrong_key": 403}.get(actor, 200)
+    slug = f"m-{actor.replace('_', '-')}-{cast.spare.id[:8]}"
     body: dict[str, Any] = {"name": "M", "slug": slug}
     if actor == "service":
         body["owner_id"] = cast.outsider.id
     created = await call(client, "POST", "/orgs", who, body)
-    assert created.status_code == (401 if actor == "anon" else 201)
+    assert created.status_code == (401 if actor == "anon" else 403 if actor in KEYS else 201)
     # Accept an invitation to a fresh org, addressed to this actor.
-    org = await fresh_org(client, cast)
     email = who.email if isinstance(who, User) else "nobody@example.com"
     token = await _token(client, org, email)
     accepted = await call(client, "POST", "/invitations/accept", who, {"token": token})
     want = {"anon": 401, "service": 403, "outsider": 200}.get(actor, 409)  # members: 409
+    want = 403 if actor in KEYS else want
     assert accepted.status_code == want, accepted.text
 
 
@@ -143,6 +199,9 @@ async def test_idor_every_path_id_of_another_tenant_is_404(client: httpx.AsyncCl
     org_b = await make_org(client, bob)
     project_a = await _project(client, org_a, None)  # type: ignore[arg-type]
     invitation_a = await _invitation(client, org_a, None)  # type: ignore[arg-type]
+    key_a = await make_key(client, org_a)
+    account_a, keys_a = key_a.account_id, f"{key_a.account_id}/keys"
+    role_a = await _role(client, org_a, None)  # type: ignore[arg-type]
     swaps: list[tuple[str, str, Any]] = []
     for org in (org_a, alice.id):  # alice's shared and personal orgs
         swaps += [
@@ -160,6 +219,17 @@ async def test_idor_every_path_id_of_another_tenant_is_404(client: httpx.AsyncCl
             ("PATCH", f"/orgs/{org}/projects/{project_a}", {"name": "x"}),
             ("DELETE", f"/orgs/{org}/projects/{project_a}", None),
             ("GET", f"/orgs/{org}/audit", None),
+            ("GET", f"/orgs/{org}/roles", None),
+            ("POST", f"/orgs/{org}/roles", {"name": "x", "base": "member", "permissions": []}),
+            ("PATCH", f"/orgs/{org}/roles/{role_a}", {"permissions": []}),
+            ("DELETE", f"/orgs/{org}/roles/{role_a}", None),
+            ("GET", f"/orgs/{org}/service-accounts", None),
+            ("POST", f"/orgs/{org}/service-accounts", {"name": "x"}),
+            ("GET", f"/orgs/{org}/service-accounts/{account_a}", None),
+            ("DELETE", f"/orgs/{org}/service-accounts/{account_a}", None),
+            ("GET", f"/orgs/{org}/service-accounts/{keys_a}", None),
+            ("POST", f"/orgs/{org}/service-accounts/{keys_a}", {"permissions": []}),
+            ("DELETE", f"/orgs/{org}/service-accounts/{keys_a}/{key_a.id}", None),
         ]  # fmt: skip
     # Bob's own org with alice's member, project and invitation ids.
     swaps += [
@@ -171,9 +241,27 @@ async def test_idor_every_path_id_of_another_tenant_is_404(client: httpx.AsyncCl
         ("DELETE", f"/orgs/{org_b}/projects/{project_a}", None),
         ("GET", "/orgs/not-a-uuid", None),
     ]
+    bob_key = await make_key(client, org_b)
     for method, path, body in swaps:
+        for who in (bob, bob_key):
+            if who is bob_key and path.startswith(f"/orgs/{org_b}/service-accounts"):
+                continue  # in its own org a key is refused these routes (403, the matrix)
+            response = await call(client, method, path, who, body)
+            assert response.status_code == 404, (method, path, response.text)
+    # Bob's own org with alice's role name, service account and key ids.
+    for method, path, body in [
+        ("PATCH", f"/orgs/{org_b}/roles/{role_a}", {"permissions": []}),
+        ("DELETE", f"/orgs/{org_b}/roles/{role_a}", None),
+        ("GET", f"/orgs/{org_b}/service-accounts/{account_a}", None),
+        ("DELETE", f"/orgs/{org_b}/service-accounts/{account_a}", None),
+        ("GET", f"/orgs/{org_b}/service-accounts/{keys_a}", None),
+        ("POST", f"/orgs/{org_b}/service-accounts/{keys_a}", {"permissions": []}),
+        ("DELETE", f"/orgs/{org_b}/service-accounts/{keys_a}/{key_a.id}", None),
+        ("DELETE", f"/orgs/{org_b}/service-accounts/{bob_key.account_id}/keys/{key_a.id}", None),
+    ]:
         response = await call(client, method, path, bob, body)
         assert response.status_code == 404, (method, path, response.text)
+    assert (await call(client, "GET", f"/orgs/{org_a}", key_a)).status_code == 200
     # Nothing of alice's changed.
     assert (await ok(await call(client, "GET", f"/orgs/{org_a}/projects/{project_a}", alice)))[
         "name"

@@ -34,8 +34,18 @@ class Caller:
 
     @property
     def user_id(self) -> str | None:
-        """The caller's user id (None for the service role)."""
-        return None if self.actor.is_service else self.actor.user_id
+        """The caller's user id (None for the service role and API keys)."""
+        if self.actor.is_service or self.key is not None:
+            return None
+        return self.actor.user_id
+
+    @property
+    def key(self) -> dict[str, Any] | None:
+        """An API key caller's `neo` claim (org, project, permissions); None for others."""
+        if self.actor.credential != "api_key":
+            return None
+        claim: dict[str, Any] = self.actor.claims["neo"]
+        return claim
 
 
 async def _caller(request: Request, actor: ActorDep) -> Caller:

@@ -82,3 +82,31 @@ class InvalidInput(IdentityError):
 
 class NotAUser(IdentityError):
     status, code, message = 403, "user_required", "Only a signed-in user can do this"
+
+
+class ServiceAccountNotFound(IdentityError):
+    status, code, message = 404, "service_account_not_found", "Service account not found"
+
+
+class ApiKeyNotFound(IdentityError):
+    status, code, message = 404, "api_key_not_found", "API key not found"
+
+
+class ApiKeyRevoked(IdentityError):
+    status, code, message = 409, "api_key_revoked", "The API key was already revoked"
+
+
+class ScopeTooNarrow(IdentityError):
+    status, code, message = 403, "insufficient_scope", "The API key lacks the permission"
+
+
+class RoleNotFound(IdentityError):
+    status, code, message = 404, "role_not_found", "Role not found"
+
+
+class RoleExists(IdentityError):
+    status, code, message = 409, "role_exists", "A role with that name exists"
+
+
+class RoleInUse(IdentityError):
+    status, code, message = 409, "role_in_use", "Members still hold this role"

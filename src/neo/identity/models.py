@@ -32,13 +32,17 @@ class UpdateOrg(Body):
     slug: Slug | None = None
 
 
+# A built-in role, or the name of one of the org's custom roles.
+RoleName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+
+
 class AddMember(Body):
     user_id: str
-    role: Role = "member"
+    role: RoleName = "member"
 
 
 class ChangeRole(Body):
-    role: Role
+    role: RoleName
 
 
 class CreateInvitation(Body):
@@ -49,6 +53,38 @@ class CreateInvitation(Body):
 
 class AcceptInvitation(Body):
     token: Annotated[str, Field(min_length=16, max_length=200)]
+
+
+# A permission a key may hold: identity's own (`PERMISSIONS`) or an app's, for `neo.has_scope`.
+Permission = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,40}(:[a-z0-9_.*-]{1,40})?$")]
+# Identity's own permissions, one per route; `service_accounts:write` is for people only.
+PERMISSIONS = (
+    "org:read", "org:write", "members:read", "members:write", "invitations:read",
+    "invitations:write", "projects:read", "projects:write", "audit:read",
+    "service_accounts:write",
+)  # fmt: skip
+
+
+class CreateServiceAccount(Body):
+    name: Name
+    role: Literal["admin", "member", "viewer"] = "member"
+    project_id: str | None = None  # limits the account (and its keys) to one project
+
+
+class CreateApiKey(Body):
+    name: Annotated[str, Field(max_length=200)] = ""
+    permissions: Annotated[list[Permission], Field(max_length=64)]
+    expires_in_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class CreateRole(Body):
+    name: RoleName
+    base: Literal["admin", "member", "viewer"]
+    permissions: Annotated[list[Permission], Field(max_length=64)]
+
+
+class UpdateRole(Body):
+    permissions: Annotated[list[Permission], Field(max_length=64)]
 
 
 class CreateProject(Body):

@@ -27,7 +27,7 @@ PROJECT = ORG + "/projects/{project_id}"
 @router.get("/orgs")
 async def list_orgs(conn: Tx, caller: CallerDep) -> list[dict[str, Any]]:
     """The caller's organizations (every organization for the service role)."""
-    return await service.list_orgs(conn)
+    return await service.list_orgs(conn, caller)
 
 
 @router.post("/orgs", status_code=201, openapi_extra=body_doc(CreateOrg))

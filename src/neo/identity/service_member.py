@@ -30,7 +30,7 @@ from neo.identity.errors import (
     NotAUser,
     RoleTooLow,
 )
-from neo.identity.models import AddMember, ChangeRole, CreateInvitation, public
+from neo.identity.models import ROLES, AddMember, ChangeRole, CreateInvitation, public
 
 ACCEPT_ERRORS = {
     "not_found": InvitationNotFound,
@@ -44,7 +44,7 @@ ACCEPT_ERRORS = {
 
 async def list_members(conn: Connection, caller: Caller, org_id: str) -> list[dict[str, Any]]:
     """An organization's members (any member)."""
-    org = await authorize(conn, caller, org_id, "viewer")
+    org = await authorize(conn, caller, org_id, "viewer", "members:read")
     return [public(row) for row in await store.list_members(conn, org)]
 
 
@@ -52,14 +52,15 @@ async def add_member(
     conn: Connection, caller: Caller, org_id: str, body: AddMember
 ) -> dict[str, Any]:
     """Add an existing user (admins; owners to add an owner)."""
-    org = await authorize(conn, caller, org_id, "admin")
-    if body.role == "owner" and not await holds(conn, caller, org, "owner"):
+    org = await authorize(conn, caller, org_id, "admin", "members:write")
+    role, custom = await resolve_role(conn, org, body.role)
+    if role == "owner" and not await holds(conn, caller, org, "owner"):
         raise RoleTooLow()
     try:
         user = UUID(body.user_id)
     except ValueError:
         raise InvalidInput("user_id must be a user id") from None
-    row = await store.insert_member(conn, org, user, body.role)
+    row = await store.insert_member(conn, org, user, role, custom)
     await audit(conn, caller, "member.added", ("user", user), org=org, details={"role": body.role})
     return public(row)
 
@@ -68,17 +69,18 @@ async def change_role(
     conn: Connection, caller: Caller, org_id: str, user_id: str, body: ChangeRole
 ) -> dict[str, Any]:
     """Change a member's role (admins; owners when the owner role is involved)."""
-    org = await authorize(conn, caller, org_id, "admin")
+    org = await authorize(conn, caller, org_id, "admin", "members:write")
     user = parse_id(user_id, MemberNotFound)
     current = await store.select_member(conn, org, user)
     if current is None:
         raise MemberNotFound()
-    if "owner" in (current["role"], body.role) and not await holds(conn, caller, org, "owner"):
+    role, custom = await resolve_role(conn, org, body.role)
+    if "owner" in (current["role"], role) and not await holds(conn, caller, org, "owner"):
         raise RoleTooLow()
-    row = await store.update_member(conn, org, user, body.role)
+    row = await store.update_member(conn, org, user, role, custom)
     if row is None:  # RLS refused: the caller lost its role since the check above
         raise await _refused(conn, org, user)
-    details = {"role": body.role, "previous_role": current["role"]}
+    details = {"role": body.role, "previous_role": current["custom_role"] or current["role"]}
     await audit(conn, caller, "member.role_changed", ("user", user), org=org, details=details)
     return public(row)
 
@@ -86,7 +88,7 @@ async def change_role(
 async def remove_member(conn: Connection, caller: Caller, org_id: str, user_id: str) -> None:
     """Remove a member (admins; owners to remove an owner); anyone may leave."""
     leaving = user_id == caller.user_id
-    org = await authorize(conn, caller, org_id, "viewer" if leaving else "admin")
+    org = await authorize(conn, caller, org_id, "viewer" if leaving else "admin", "members:write")
     user = parse_id(user_id, MemberNotFound)
     current = await store.select_member(conn, org, user)
     if current is None:
@@ -103,7 +105,7 @@ async def create_invitation(
     conn: Connection, caller: Caller, auth: AuthState, org_id: str, body: CreateInvitation
 ) -> dict[str, Any]:
     """Invite an email address and mail it a link with a fresh token (admins)."""
-    org = await authorize(conn, caller, org_id, "admin")
+    org = await authorize(conn, caller, org_id, "admin", "invitations:write")
     if body.role == "owner" and not await holds(conn, caller, org, "owner"):
         raise RoleTooLow()
     token = invites.new_token()
@@ -125,7 +127,7 @@ async def create_invitation(
 
 async def list_invitations(conn: Connection, caller: Caller, org_id: str) -> list[dict[str, Any]]:
     """An organization's invitations (admins)."""
-    org = await authorize(conn, caller, org_id, "admin")
+    org = await authorize(conn, caller, org_id, "admin", "invitations:read")
     return [_invitation(row) for row in await store.list_invitations(conn, org)]
 
 
@@ -133,7 +135,7 @@ async def revoke_invitation(
     conn: Connection, caller: Caller, org_id: str, invitation_id: str
 ) -> dict[str, Any]:
     """Revoke a pending invitation (admins)."""
-    org = await authorize(conn, caller, org_id, "admin")
+    org = await authorize(conn, caller, org_id, "admin", "invitations:write")
     inv = parse_id(invitation_id, InvitationNotFound)
     row = await store.revoke_invitation(conn, org, inv)
     if row is None:
@@ -156,6 +158,16 @@ async def accept_invitation(conn: Connection, caller: Caller, token: str) -> dic
     await audit(conn, caller, "invitation.accepted", ("user", user), org=row["org"],
                 details={"role": row["granted"]})  # fmt: skip
     return {"org_id": str(row["org"]), "user_id": str(user), "role": row["granted"]}
+
+
+async def resolve_role(conn: Connection, org: UUID, name: str) -> tuple[str, str | None]:
+    """(built-in role, custom role or None) for a role name given in a request."""
+    if name in ROLES:
+        return name, None
+    row = await store.select_role(conn, org, name)
+    if row is None:
+        raise InvalidInput("role must be owner, admin, member, viewer or a custom role of the org")
+    return str(row["base"]), name
 
 
 async def _refused(conn: Connection, org: UUID, user: UUID) -> IdentityError:

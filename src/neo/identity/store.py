@@ -17,7 +17,15 @@ from uuid import UUID
 import asyncpg
 
 from neo.core.db import Connection
-from neo.identity.errors import AlreadyMember, LastOwner, SlugTaken, UserNotFound
+from neo.identity.errors import (
+    AlreadyMember,
+    LastOwner,
+    RoleExists,
+    RoleInUse,
+    RoleTooLow,
+    SlugTaken,
+    UserNotFound,
+)
 from neo.kit.sqlfile import load_named_queries
 
 QUERIES = load_named_queries(Path(__file__).with_name("queries.sql"))
@@ -33,17 +41,22 @@ async def _mapped(conflict: type[Exception] = SlugTaken) -> AsyncIterator[None]:
         raise conflict() from None
     except asyncpg.ForeignKeyViolationError:
         raise UserNotFound() from None
+    except asyncpg.InsufficientPrivilegeError:  # RLS refused: the caller's rights changed
+        raise RoleTooLow() from None
     except asyncpg.PostgresError as exc:
         if getattr(exc, "sqlstate", None) == "NI001":
             raise LastOwner() from None
         raise
 
 
-async def caller_rights(conn: Connection, org_id: UUID, role: str) -> tuple[bool, bool]:
-    """(the caller sees the org, the caller holds at least `role` in it), read from the DB."""
-    row = await conn.fetchrow(QUERIES["caller_rights"], org_id, role)
+async def caller_rights(
+    conn: Connection, org_id: UUID, role: str, permission: str
+) -> tuple[bool, bool, bool]:
+    """(the caller sees the org, holds at least `role` in it, holds `permission` in it),
+    read from the DB."""
+    row = await conn.fetchrow(QUERIES["caller_rights"], org_id, role, permission)
     assert row is not None
-    return bool(row["visible"]), bool(row["allowed"])
+    return bool(row["visible"]), bool(row["allowed"]), bool(row["permitted"])
 
 
 async def list_orgs(conn: Connection) -> list[Row]:
@@ -87,18 +100,22 @@ async def select_member(conn: Connection, org_id: UUID, user_id: UUID) -> Row | 
     return await conn.fetchrow(QUERIES["select_member"], org_id, user_id)
 
 
-async def insert_member(conn: Connection, org_id: UUID, user_id: UUID, role: str) -> Row:
-    """Add a membership."""
+async def insert_member(
+    conn: Connection, org_id: UUID, user_id: UUID, role: str, custom: str | None = None
+) -> Row:
+    """Add a membership (`custom`: a custom role of the org, `role` its base)."""
     async with _mapped(AlreadyMember):
-        row = await conn.fetchrow(QUERIES["insert_member"], org_id, user_id, role)
+        row = await conn.fetchrow(QUERIES["insert_member"], org_id, user_id, role, custom)
     assert row is not None
     return row
 
 
-async def update_member(conn: Connection, org_id: UUID, user_id: UUID, role: str) -> Row | None:
-    """Change a member's role."""
+async def update_member(
+    conn: Connection, org_id: UUID, user_id: UUID, role: str, custom: str | None = None
+) -> Row | None:
+    """Change a member's role (and custom role)."""
     async with _mapped():
-        return await conn.fetchrow(QUERIES["update_member"], org_id, user_id, role)
+        return await conn.fetchrow(QUERIES["update_member"], org_id, user_id, role, custom)
 
 
 async def delete_member(conn: Connection, org_id: UUID, user_id: UUID) -> bool:
@@ -187,3 +204,101 @@ async def list_audit(
 ) -> list[Row]:  # fmt: skip
     """An organization's audit rows, newest first."""
     return list(await conn.fetch(QUERIES["list_audit"], org_id, action, since, limit, offset))
+
+
+async def insert_service_account(
+    conn: Connection, org_id: UUID, *, project_id: UUID | None, name: str, role: str
+) -> Row | None:
+    """Create a service account (None when `project_id` is no project of the org)."""
+    try:
+        return await conn.fetchrow(
+            QUERIES["insert_service_account"], org_id, project_id, name, role
+        )
+    except asyncpg.ForeignKeyViolationError:
+        return None
+
+
+async def list_service_accounts(conn: Connection, org_id: UUID) -> list[Row]:
+    """An organization's service accounts."""
+    return list(await conn.fetch(QUERIES["list_service_accounts"], org_id))
+
+
+async def select_service_account(conn: Connection, org_id: UUID, account_id: UUID) -> Row | None:
+    """One service account of an organization."""
+    return await conn.fetchrow(QUERIES["select_service_account"], org_id, account_id)
+
+
+async def delete_service_account(conn: Connection, org_id: UUID, account_id: UUID) -> bool:
+    """Delete a service account and, by cascade, its keys."""
+    return await conn.fetchval(QUERIES["delete_service_account"], org_id, account_id) is not None
+
+
+async def insert_api_key(conn: Connection, key: dict[str, Any]) -> Row:
+    """Record a key: its hash and display prefix, never the key itself."""
+    row = await conn.fetchrow(
+        QUERIES["insert_api_key"],
+        key["org_id"], key["service_account_id"], key["name"], key["prefix"], key["key_hash"],
+        key["permissions"], key["expires_at"],
+    )  # fmt: skip
+    assert row is not None
+    return row
+
+
+async def list_api_keys(conn: Connection, org_id: UUID, account_id: UUID) -> list[Row]:
+    """A service account's keys (without hashes)."""
+    return list(await conn.fetch(QUERIES["list_api_keys"], org_id, account_id))
+
+
+async def revoke_api_key(
+    conn: Connection, org_id: UUID, account_id: UUID, key_id: UUID
+) -> Row | None:
+    """Revoke a live key (None when it is missing or already revoked)."""
+    return await conn.fetchrow(QUERIES["revoke_api_key"], org_id, account_id, key_id)
+
+
+async def select_api_key(
+    conn: Connection, org_id: UUID, account_id: UUID, key_id: UUID
+) -> Row | None:
+    """A key's id and revocation time."""
+    return await conn.fetchrow(QUERIES["select_api_key"], org_id, account_id, key_id)
+
+
+async def resolve_api_key(conn: Connection, key_hash: str) -> Row | None:
+    """The live key with this hash and its account (owner connection; touches last_used_at)."""
+    return await conn.fetchrow(QUERIES["resolve_api_key"], key_hash)
+
+
+async def list_roles(conn: Connection, org_id: UUID) -> list[Row]:
+    """An organization's custom roles."""
+    return list(await conn.fetch(QUERIES["list_roles"], org_id))
+
+
+async def select_role(conn: Connection, org_id: UUID, name: str) -> Row | None:
+    """One custom role."""
+    return await conn.fetchrow(QUERIES["select_role"], org_id, name)
+
+
+async def insert_role(
+    conn: Connection, org_id: UUID, name: str, base: str, permissions: list[str]
+) -> Row:
+    """Create a custom role."""
+    async with _mapped(RoleExists):
+        row = await conn.fetchrow(QUERIES["insert_role"], org_id, name, base, permissions)
+    assert row is not None
+    return row
+
+
+async def update_role(
+    conn: Connection, org_id: UUID, name: str, permissions: list[str]
+) -> Row | None:
+    """Replace a custom role's permissions."""
+    async with _mapped():
+        return await conn.fetchrow(QUERIES["update_role"], org_id, name, permissions)
+
+
+async def delete_role(conn: Connection, org_id: UUID, name: str) -> bool:
+    """Delete a custom role no member holds."""
+    try:
+        return await conn.fetchval(QUERIES["delete_role"], org_id, name) is not None
+    except asyncpg.ForeignKeyViolationError:
+        raise RoleInUse() from None
