@@ -30,10 +30,11 @@ VALUES = ["*", "id,task", "id.desc", "1", "eq.1", "neq.x", "in.(1,2)", "is.null"
 PREFER = ["return=representation", "count=exact", "count=planned", "count=estimated",
           "resolution=merge-duplicates", "resolution=ignore-duplicates", "missing=default",
           "tx=rollback", "handling=strict", "max-affected=1", "return=headers-only",
-          "x=y"]  # fmt: skip
+          "x=y", "timezone=Asia/Tokyo", "timezone=Mars/Base"]  # fmt: skip
 ACCEPT = ["application/json", "application/vnd.pgrst.object+json", "text/csv", "*/*",
           "application/vnd.pgrst.plan+json", "text/html",
-          "application/vnd.pgrst.array+json;nulls=stripped"]  # fmt: skip
+          "application/vnd.pgrst.array+json;nulls=stripped", "text/plain",
+          "application/octet-stream", "application/geo+json"]  # fmt: skip
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 params = st.lists(st.tuples(st.sampled_from(KEYS) | text, st.sampled_from(VALUES) | text),
@@ -47,6 +48,9 @@ headers = st.fixed_dictionaries(
         "Range": st.sampled_from(["0-1", "1-", "5-2", "x"]),
         "Accept-Profile": st.sampled_from(["public", "api", "auth", "nope"]),
         "Content-Profile": st.sampled_from(["public", "api", "storage"]),
+        "Content-Type": st.sampled_from(
+            ["application/json", "text/csv", "application/x-www-form-urlencoded", "text/plain"]
+        ),
     },
 )
 json_values = st.recursive(
@@ -79,7 +83,7 @@ def http(server_url: str) -> Iterator[httpx.Client]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    method=st.sampled_from(["GET", "GET", "HEAD", "POST", "PATCH", "DELETE"]),
+    method=st.sampled_from(["GET", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
     table=st.sampled_from(TABLES),
     query=params,
     extra=headers,
@@ -96,7 +100,7 @@ def test_random_requests_never_fail_or_leak(
     as_alice: bool,
 ) -> None:
     auth = {"Authorization": f"Bearer {user_token(ALICE)}"} if as_alice else {}
-    content = body if method in ("POST", "PATCH") else None
+    content = body if method in ("POST", "PUT", "PATCH") else None
     response = http.request(method, f"/{table}", params=query, headers=extra | auth,
                             content=content)  # fmt: skip
     assert response.status_code < 500, (response.status_code, response.text)

@@ -12,7 +12,8 @@ import pytest
 
 from neo.data.actions import plan_call, plan_read, plan_write
 from neo.data.errors import ApiError
-from neo.data.query import call_statement, ident, read_statement, write_statement
+from neo.data.fragments import ident
+from neo.data.query import call_statement, read_statement, write_statement
 from neo.data.relations import find_relationship
 from neo.data.request import parse_request
 from neo.data.schema_cache import Column, ForeignKey, Function, Param, Relation, SchemaCache
@@ -49,6 +50,8 @@ RELATIONS = [
     ),
     relation('we"ird', {'c"ol': "text", "id": "integer"}),
 ]
+TITLE_LEN = Function("public", "title_len", (Param("", "public.books", False),), "integer", False,
+                     "s", None, arg_relation=("public", "books"))  # fmt: skip
 CACHE = SchemaCache(
     ["public", "api"],
     relations={r.key: r for r in RELATIONS},
@@ -75,8 +78,24 @@ CACHE = SchemaCache(
         ("public", "echo"): [
             Function("public", "echo", (Param("", "json", False),), "json", False, "i", None)
         ],
+        **{
+            ("public", name): [Function("public", name, (Param("", typ, False),), "int4", False,
+                                        "i", None)]
+            for name, typ in [("shout", "text"), ("doc", "xml"), ("size", "bytea")]
+        },
+        ("public", "total"): [
+            Function("public", "total", (Param("n", "integer[]", False, variadic=True),),
+                     "integer", False, "i", None)
+        ],
+        ("public", "title_len"): [TITLE_LEN],
+        ("public", "top_review"): [
+            Function("public", "top_review", (Param("", "public.books", False),),
+                     "public.reviews", True, "s", dict(RELATIONS[2].columns), rows=1,
+                     arg_relation=("public", "books"), return_relation=("public", "reviews"))
+        ],
     },
-)
+    fields={("public", "books"): {"title_len": TITLE_LEN}},
+)  # fmt: skip
 
 
 def read(url: str, **headers: str) -> tuple[str, list[object]]:
@@ -199,8 +218,16 @@ def test_values_never_reach_sql_text(template: str, value: str) -> None:
         ("books?select=id::text", ['CAST("t0"."id" AS text) AS "id"']),
         ("books?meta->>lang=eq.en", ['("t0"."meta"->>$']),
         ("books?limit=5&offset=2", ["LIMIT $", "OFFSET $"]),
+        ("books?select=id,top_review(stars)",
+         ['FROM "public"."top_review"("t0".*) AS "t1"', "row_to_json(pgrst_r)"]),
+        ("books?select=title_len&title_len=gt.3&order=title_len",
+         ['"public"."title_len"("t0".*) AS "title_len"',
+          '"public"."title_len"("t0".*) > CAST($1::text AS integer)',
+          'ORDER BY "public"."title_len"("t0".*) ASC']),
+        ("books?select=id,top_review!inner(stars)",
+         ['EXISTS (SELECT 1 FROM "public"."top_review"("t0".*) AS "t1" WHERE TRUE)']),
     ],
-)
+)  # fmt: skip
 def test_sql_shapes(url: str, fragments: list[str]) -> None:
     path, _, qs = url.partition("?")
     req = parse_request("GET", path, parse_qsl(qs, keep_blank_values=True), {})
@@ -223,6 +250,11 @@ def test_sql_shapes(url: str, fragments: list[str]) -> None:
          ['ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id", "name" = EXCLUDED."name"']),
         ("POST", "genres?on_conflict=name", b'{"id":1,"name":"x"}',
          "resolution=ignore-duplicates", ['ON CONFLICT ("name") DO NOTHING']),
+        ("POST", "genres", b'{"id":1}', "resolution=merge-duplicates,return=representation",
+         ['RETURNING "t0" AS pgrst_row, "t0".xmax = 0 AS pgrst_new',
+          "count(*) FILTER (WHERE pgrst_new) FROM pgrst_dml"]),
+        ("POST", "genres", b'{"id":1}', "resolution=ignore-duplicates",
+         ["NULL::int8 AS inserted"]),
         ("POST", "genres", b'{"id":1}', "return=headers-only", ['RETURNING "t0"."id"']),
         ("PATCH", "books?id=eq.1", b'{"title":"y"}', "", ['UPDATE "public"."books" AS "t0" SET '
                                                           '"title" = pgrst_b."title"']),
@@ -286,11 +318,19 @@ def test_call_errors(method: str, url: str, body: bytes | None, code: str) -> No
         ("POST", "add", b'{"a":1}', 'json_to_record($1::json) AS pgrst_args("a" integer)'),
         ("GET", "add?a=1&b=2", None, '"public"."add"("a" := CAST($1::text AS integer), "b" :='),
         ("POST", "echo", b'{"any":1}', '"public"."echo"(CAST($1::text AS json))'),
+        ("POST", "shout;text/plain", b"hi", '"public"."shout"(CAST($1::text AS text))'),
+        ("POST", "doc;text/xml", b"<a/>", '"public"."doc"(CAST($1::text AS xml))'),
+        ("POST", "size;application/octet-stream", b"\x00", '"size"(CAST($1::bytea AS bytea))'),
+        ("GET", "total?n=1&n=2", None, '"total"(VARIADIC "n" := CAST($1::text[] AS integer[]))'),
+        ("GET", "total?n={1,2}", None, '"total"(VARIADIC "n" := CAST($1::text AS integer[]))'),
     ],
 )
 def test_call_sql_shapes(method: str, url: str, body: bytes | None, fragment: str) -> None:
     path, _, qs = url.partition("?")
-    req = parse_request(method, path, parse_qsl(qs), {}, rpc=True, arg_names=frozenset("ab"))
+    path, _, content_type = path.partition(";")
+    headers = {"content-type": content_type} if content_type else {}
+    args = frozenset({"a", "b", "n"})
+    req = parse_request(method, path, parse_qsl(qs), headers, rpc=True, arg_names=args)
     plan = plan_call(req, CACHE, "public", body)
     sql, _ = call_statement(plan, req.media, count=False, head=False, limit=None, offset=0)
     assert fragment in sql

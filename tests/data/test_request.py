@@ -318,6 +318,11 @@ def test_split_top(text: str, parts: list[str]) -> None:
         ("foo", {}, None, ("foo",)),
         ("", {}, None, ()),
         ("return=minimal;count=exact", {"return": "minimal", "count": "exact"}, None, ()),
+        # the zone is checked against the database's list when the request runs
+        ("timezone=Europe/Paris", {"timezone": "Europe/Paris"}, None, ()),
+        ("timezone=Mars/Base", {"timezone": "Mars/Base"}, None, ()),
+        # PostgREST v14 no longer knows params=single-object
+        ("params=single-object", {}, None, ("params=single-object",)),
     ],
 )
 def test_prefer_parses(
@@ -368,11 +373,21 @@ def test_inverted_range_is_416() -> None:
         ("application/openapi+json", "openapi", False),
         ('application/vnd.pgrst.plan+json; for="application/json"', "plan", False),
         ("text/html, application/json", "json", False),
+        ("application/geo+json", "geojson", False),  # 406 later when PostGIS is missing
+        ("text/plain", "text", False),  # 406 later unless the output is one column
+        ("text/xml", "xml", False),
+        ("application/octet-stream", "binary", False),
     ],
 )
 def test_accept_negotiation(accept: str | None, kind: str, strip: bool) -> None:
     media = negotiate(accept)
     assert (media.kind, media.strip_nulls) == (kind, strip)
+
+
+def test_raw_type_keeps_the_next_acceptable_one() -> None:
+    media = negotiate("application/octet-stream, text/csv, application/json")
+    assert (media.kind, media.fallback) == ("binary", negotiate("text/csv"))
+    assert negotiate("text/plain").fallback is None
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", "image/png"])
@@ -431,8 +446,44 @@ def test_rpc_arguments_are_split_from_filters() -> None:
     assert len(req.conditions[()]) == 1
 
 
+@pytest.mark.parametrize(
+    ("query", "args", "filtered"),
+    [
+        ([("x", "blabla")], (("x", "blabla"),), 0),  # not a filter: an (unknown) argument
+        ([("x", "eq.1")], (), 1),
+        ([("x", "not.in.(1,2)")], (), 1),
+        ([("r.x", "blabla")], "PGRST100", 0),  # embedded filters stay filters
+        ([("a", "eq.1"), ("x", "1")], (("a", "eq.1"), ("x", "1")), 0),
+    ],
+)
+def test_rpc_get_parameters(query: list[tuple[str, str]], args: object, filtered: int) -> None:
+    if args == "PGRST100":
+        with pytest.raises(ApiError):
+            parse_request("GET", "f", query, {}, rpc=True, arg_names=frozenset({"a"}))
+        return
+    req = parse_request("GET", "f", query, {}, rpc=True, arg_names=frozenset({"a"}))
+    assert req.args == args
+    assert len(req.conditions.get((), ())) == filtered
+
+
 @pytest.mark.parametrize(("key", "value"), [("limit", "x"), ("offset", "-1"), ("limit", "")])
 def test_bad_limit_or_offset_is_pgrst100(key: str, value: str) -> None:
     with pytest.raises(ApiError) as err:
         parse_request("GET", "t", [(key, value)], {})
     assert err.value.code == "PGRST100"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, "application/json"),
+        ("", "application/json"),
+        ("text/plain", "text/plain"),
+        ("Text/Plain; charset=utf-8", "text/plain"),
+        ("application/octet-stream", "application/octet-stream"),
+        (" text/xml ;charset=utf-8", "text/xml"),
+    ],
+)
+def test_body_content_type(header: str | None, expected: str) -> None:
+    headers = {} if header is None else {"content-type": header}
+    assert parse_request("POST", "fn", [], headers, rpc=True).content_type == expected

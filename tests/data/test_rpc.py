@@ -72,6 +72,11 @@ async def test_unknown_function_is_pgrst202(client: httpx.AsyncClient) -> None:
     assert typo.json()["hint"] == "Perhaps you meant to call the function public.hello"
     wrong_args = await client.post("/rest/v1/rpc/add", json={"x": 1})
     assert wrong_args.status_code == 404
+    extra = await client.get("/rest/v1/rpc/add?a=1&b=2&smthelse=blabla")
+    assert (extra.status_code, extra.json()["code"]) == (404, "PGRST202")
+    assert extra.json()["message"] == (
+        "Could not find the function public.add(a, b, smthelse) in the schema cache"
+    )
 
 
 async def test_custom_sqlstate_sets_the_status(client: httpx.AsyncClient) -> None:

@@ -275,9 +275,10 @@ async def test_profile_writes(client: httpx.AsyncClient) -> None:
     assert missing.json()["code"] == "PGRST205"
 
 
-async def test_put_is_not_supported(client: httpx.AsyncClient) -> None:
-    response = await client.put("/rest/v1/genres?id=eq.1", json={"id": 1, "name": "x"})
+async def test_trace_is_not_supported(client: httpx.AsyncClient) -> None:
+    response = await client.request("TRACE", "/rest/v1/genres")
     assert response.status_code == 405
+    assert response.json()["code"] == "PGRST117"
 
 
 async def test_limited_patch_and_delete_touch_the_first_rows(client: httpx.AsyncClient) -> None:
@@ -298,4 +299,4 @@ async def test_limited_patch_and_delete_touch_the_first_rows(client: httpx.Async
 async def test_options_lists_the_methods(client: httpx.AsyncClient) -> None:
     response = await client.options("/rest/v1/genres")
     assert response.status_code == 200
-    assert response.headers["allow"] == "OPTIONS,GET,HEAD,POST,PATCH,DELETE"
+    assert response.headers["allow"] == "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"

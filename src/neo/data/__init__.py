@@ -2,9 +2,11 @@
 
 Pipeline as in PostgREST: `request.py` (+ `grammar.py`, `nodes.py`) parses the URL and headers,
 `schema_cache.py` knows the exposed schemas (reloaded on DDL through the `pgrst` channel,
-`state.py`), `plan.py`/`relations.py`/`actions.py` check the request against it, `query.py`
-builds the one SQL statement (the only dynamic SQL), `service.py` runs it in one transaction
-as the caller and `response.py` shapes headers and status. Errors are PostgREST's bodies
+`state.py`; `views.py` follows view columns to their tables), `plan.py`/`relations.py`/
+`actions.py` (+ `bodies.py`: JSON, CSV and form bodies) check the request against it,
+`query.py` builds the one SQL statement from `fragments.py` (the only dynamic SQL),
+`service.py` runs it in one transaction as the caller and `response.py` shapes headers and
+status (including the `response.*` settings). Errors are PostgREST's bodies
 (`errors.render_postgrest_error`). Owns schema `neo_data` (the reload event trigger).
 """
 

@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from neo.data.bodies import Body, parse_body
 from neo.data.errors import ApiError, unknown_column
+from neo.data.nodes import Condition, Filter
 from neo.data.plan import Node, Planner
 from neo.data.request import ApiRequest
 from neo.data.schema_cache import Function, Relation, SchemaCache
@@ -52,20 +54,8 @@ class CallPlan:
     node: Node | None  # set-returning or composite results read like a relation
     named_body: str | None = None  # JSON object of named arguments (POST)
     arg_names: tuple[str, ...] = ()
-    single_body: str | None = None  # the whole body, for one unnamed json parameter
+    single_body: str | bytes | None = None  # the whole body, for one unnamed parameter
     query_args: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-
-
-def parse_body(raw: bytes) -> Any:
-    """The JSON body, or PGRST102."""
-    try:
-        return json.loads(raw) if raw.strip() else _empty()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError("Empty or invalid json", code="PGRST102", details=str(exc)) from None
-
-
-def _empty() -> Any:
-    raise ApiError("Empty or invalid json", code="PGRST102")
 
 
 def plan_read(
@@ -84,21 +74,62 @@ def plan_write(
     planner = Planner(req, cache, schema, aggregates=aggregates)
     relation = planner.relation(req.target)
     node = planner.root(relation)
-    kind = {"POST": "insert", "PATCH": "update", "DELETE": "delete"}[req.method]
+    kind = {"POST": "insert", "PUT": "insert", "PATCH": "update", "DELETE": "delete"}[req.method]
     plan = WritePlan(kind, schema, relation, node)
     if kind == "delete":
         return plan
-    doc = parse_body(raw)
-    plan.body = raw.decode()
-    plan.columns, plan.rows = _payload_columns(req, relation, doc, kind)
+    body = parse_body(raw, req.content_type)
+    if req.method == "PUT":
+        body = _put_body(req, relation, body)
+        plan.resolution, plan.on_conflict = "merge-duplicates", relation.pk
+    plan.body = body.text
+    plan.columns, plan.rows = _payload_columns(req, relation, body.doc, kind)
     plan.missing_default = req.prefer.get("missing") == "default"
-    if kind == "insert" and req.prefer.get("resolution"):
+    # Without conflict columns (no `on_conflict`, no primary key: a view) there is nothing to
+    # resolve on: a plain insert, as PostgREST does.
+    resolving = req.prefer.get("resolution") and (req.on_conflict or relation.pk)
+    if req.method == "POST" and resolving:
         plan.resolution = req.prefer.get("resolution")
         plan.on_conflict = req.on_conflict or relation.pk
         for col in plan.on_conflict:
             if col not in relation.columns:
                 raise unknown_column(col, relation.name)
     return plan
+
+
+def _put_body(req: ApiRequest, relation: Relation, body: Body) -> Body:
+    """PUT puts one row (the first of an array), named by every primary-key column in `eq`
+    filters whose values the payload repeats (PGRST114, PGRST105, PGRST115 otherwise)."""
+    if () in req.limit or () in req.offset:
+        raise ApiError(
+            "limit/offset querystring parameters are not allowed for PUT", code="PGRST114"
+        )
+    keys = _primary_key_filters(req.conditions.get((), ()), relation.pk)
+    doc = body.doc[0] if isinstance(body.doc, list) and body.doc else body.doc
+    if not isinstance(doc, dict):
+        raise ApiError("Empty or invalid json", code="PGRST102", details="expected a JSON object")
+    if any(_as_text(doc.get(col)) != value for col, value in keys.items()):
+        raise ApiError("Payload values do not match URL in primary key column(s)", code="PGRST115")
+    return Body(doc, json.dumps(doc))
+
+
+def _primary_key_filters(conditions: tuple[Condition, ...], pk: tuple[str, ...]) -> dict[str, str]:
+    keys = {
+        c.field.name: str(c.operand)
+        for c in conditions
+        if isinstance(c, Filter) and c.op == "eq" and not (c.negated or c.quant or c.field.path)
+    }
+    if not pk or len(keys) != len(conditions) or set(keys) != set(pk):
+        raise ApiError(
+            "Filters must include all and only primary key columns with 'eq' operators",
+            status=405,
+            code="PGRST105",
+        )
+    return keys
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _payload_columns(
@@ -133,8 +164,13 @@ def plan_call(
 ) -> CallPlan:
     """A call of `/rpc/<target>`: overload by argument names, then the result's shape."""
     candidates = cache.functions.get((schema, req.target), [])
+    raw_fn = _raw_body_function(candidates, req.content_type) if raw is not None else None
+    if raw is not None and raw_fn is not None:
+        return _raw_call(req, cache, schema, raw_fn, raw, aggregates=aggregates)
+    body = None
     if raw is not None:
-        doc = parse_body(raw) if raw.strip() else {}
+        body = parse_body(raw, req.content_type) if raw.strip() else Body({}, "{}")
+        doc = body.doc
         names = tuple(doc) if isinstance(doc, dict) else ()
     else:
         doc, names = None, tuple(k for k, _ in req.args)
@@ -151,16 +187,57 @@ def plan_call(
     planner = Planner(req, cache, schema, aggregates=aggregates)
     node = None
     if fn.result_columns is not None:
-        node = planner.root(None, fn.result_columns, fn.name)
+        node = _result_node(planner, cache, fn)
     else:
         for path in (*req.conditions, *req.order):
             if path or req.conditions.get(path):
                 raise ApiError(f"column {fn.name}.{fn.name} does not exist", code="42703")
     plan = CallPlan(schema, fn, node, query_args=req.args)
-    if single:
-        plan.single_body = raw.decode() if raw else "{}"
-    elif raw is not None:
-        plan.named_body, plan.arg_names = raw.decode() if raw.strip() else "{}", names
+    if body is not None and single:
+        plan.single_body = body.text
+    elif body is not None:
+        plan.named_body, plan.arg_names = body.text, names
+    return plan
+
+
+def _result_node(planner: Planner, cache: SchemaCache, fn: Function) -> Node:
+    """The node reading a function's rows; rows of an exposed table or view embed their
+    relationships (foreign keys, computed ones) as the relation's own rows do."""
+    relation = cache.relations.get(fn.return_relation) if fn.return_relation else None
+    return planner.root(relation, fn.result_columns, fn.name)
+
+
+# Bodies passed whole to a function's single unnamed parameter of this type (besides JSON).
+RAW_BODY_TYPES = {
+    "text/plain": "text",
+    "text/xml": "xml",
+    "application/octet-stream": "bytea",
+}
+
+
+def _raw_body_function(candidates: list[Function], content_type: str) -> Function | None:
+    wanted = RAW_BODY_TYPES.get(content_type)
+    for f in candidates:
+        if wanted and len(f.params) == 1 and not f.params[0].name and f.params[0].type == wanted:
+            return f
+    return None
+
+
+def _raw_call(
+    req: ApiRequest, cache: SchemaCache, schema: str, fn: Function, raw: bytes, *, aggregates: bool
+) -> CallPlan:
+    """A call whose body is the function's one unnamed text/xml/bytea argument."""
+    node = None
+    if fn.result_columns is not None:
+        node = _result_node(Planner(req, cache, schema, aggregates=aggregates), cache, fn)
+    plan = CallPlan(schema, fn, node)
+    if fn.params[0].type == "bytea":
+        plan.single_body = raw
+    else:
+        try:
+            plan.single_body = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise ApiError("Invalid request body", code="PGRST102", details=str(exc)) from None
     return plan
 
 

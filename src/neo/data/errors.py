@@ -27,6 +27,13 @@ class ApiError(NeoError):
     status, code, message = 400, "PGRST000", "Bad request"
 
 
+class ResponseSettingError(ApiError):
+    """PGRST111/112: a function set `response.headers`/`response.status` to something
+    unusable; the message names the setting, not internals, so a 500 shows it."""
+
+    status, expose = 500, True
+
+
 def parse_error(what: str, text: str, details: str) -> ApiError:
     """PGRST100: the query string does not parse."""
     return ApiError(

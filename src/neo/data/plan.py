@@ -15,7 +15,7 @@ from neo.data.errors import ApiError, missing_column, not_found_table
 from neo.data.nodes import Condition, Embed, Field, Filter, Logic, OrderTerm, SelectColumn, Star
 from neo.data.relations import Relationship, find_relationship
 from neo.data.request import ApiRequest, Path
-from neo.data.schema_cache import Column, Relation, SchemaCache
+from neo.data.schema_cache import Column, Function, Relation, SchemaCache
 
 
 @dataclass
@@ -59,16 +59,19 @@ class Node:
     order: list[tuple[OrderTerm, EmbedPlan | None]] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
+    fields: dict[str, Function] = field(default_factory=dict)  # computed fields of the relation
 
     @property
     def embeds(self) -> list[EmbedPlan]:
         return [i for i in self.items if isinstance(i, EmbedPlan)]
 
     def column_type(self, name: str) -> str:
-        """The SQL type of a column (42703 when the column is unknown)."""
-        if self.columns is None or name not in self.columns:
-            raise missing_column(self.label, name)
-        return self.columns[name].type
+        """The SQL type of a column or computed field (42703 when neither is known)."""
+        if self.columns is not None and name in self.columns:
+            return self.columns[name].type
+        if name in self.fields:
+            return self.fields[name].return_type
+        raise missing_column(self.label, name)
 
     def output_names(self) -> list[str]:
         """Keys of one output object (stars expanded)."""
@@ -141,6 +144,8 @@ class Planner:
         """A node for `items` at embedding `path`."""
         cols = relation.columns if relation is not None else columns
         node = Node(f"t{next(self._aliases)}", label, cols, relation)
+        if relation is not None:
+            node.fields = self.cache.fields.get(relation.key, {})
         for item in items or ():
             node.items.append(self._item(node, item, path))
         if not items and path == ():

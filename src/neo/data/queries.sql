@@ -22,6 +22,7 @@ where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'f', 'p');
 
 -- name: select_columns
 select n.nspname as schema, c.relname as relation, a.attname as name,
+       c.oid::int8 as relid, a.attnum::int4 as attnum,
        pg_catalog.format_type(a.atttypid, a.atttypmod) as type,
        t.typcategory::text as category,
        not a.attnotnull as nullable,
@@ -72,7 +73,15 @@ select n.nspname as schema, p.proname as name, p.proretset as returns_set,
         from pg_attribute a
         where rt.typrelid <> 0 and a.attrelid = rt.typrelid and a.attnum > 0
           and not a.attisdropped) as return_columns,
-       obj_description(p.oid, 'pg_proc') as description
+       obj_description(p.oid, 'pg_proc') as description,
+       p.prorows as rows,
+       (select array[rn.nspname::text, rc.relname::text] from pg_class rc
+        join pg_namespace rn on rn.oid = rc.relnamespace
+        where rc.oid = rt.typrelid) as return_relation,
+       (select array[an.nspname::text, ac.relname::text] from pg_type at
+        join pg_class ac on ac.oid = at.typrelid
+        join pg_namespace an on an.oid = ac.relnamespace
+        where p.pronargs = 1 and at.oid = p.proargtypes[0]) as arg_relation
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -92,10 +101,60 @@ join pg_settings p on p.name = split_part(c.item, '=', 1) and p.context = 'user'
 where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
 order by r.rolname, s.setdatabase;
 
--- name: select_view_columns
--- Which base-table column each view column of the exposed schemas reads (by name).
-select u.view_schema::text as view_schema, u.view_name::text as view_name,
-       u.table_schema::text as table_schema, u.table_name::text as table_name,
-       u.column_name::text as column_name
-from information_schema.view_column_usage u
-where u.view_schema = any($1::text[]);
+-- name: select_view_actions
+-- The parse tree of each exposed view's query (for view column lineage, `views.py`).
+select c.oid::int8 as relid, r.ev_action::text as action
+from pg_rewrite r
+join pg_class c on c.oid = r.ev_class
+join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = any($1::text[]) and c.relkind in ('v', 'm') and r.rulename = '_RETURN';
+
+-- name: select_sources
+-- Relations of other schemas that exposed views read: their column names and, for views,
+-- their own parse tree (lineage goes on through them).
+select c.oid::int8 as relid, n.nspname as schema, c.relname as name,
+       (select r.ev_action::text from pg_rewrite r
+        where r.ev_class = c.oid and r.rulename = '_RETURN') as action,
+       array(select a.attnum::int4 from pg_attribute a
+             where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+             order by a.attnum) as attnums,
+       array(select a.attname::text from pg_attribute a
+             where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+             order by a.attnum) as attnames
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+where c.oid = any($1::int8[]::oid[]);
+
+-- name: select_foreign_keys_of
+-- Foreign keys from or to the given relations (tables of other schemas behind exposed views).
+select con.conname as name, n1.nspname as schema, c1.relname as relation,
+       array(select a.attname::text from unnest(con.conkey) with ordinality k(n, o)
+             join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n
+             order by k.o) as columns,
+       n2.nspname as ref_schema, c2.relname as ref_relation,
+       array(select a.attname::text from unnest(con.confkey) with ordinality k(n, o)
+             join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.n
+             order by k.o) as ref_columns
+from pg_constraint con
+join pg_class c1 on c1.oid = con.conrelid
+join pg_namespace n1 on n1.oid = c1.relnamespace
+join pg_class c2 on c2.oid = con.confrelid
+join pg_namespace n2 on n2.oid = c2.relnamespace
+where con.contype = 'f'
+  and (con.conrelid = any($1::int8[]::oid[]) or con.confrelid = any($1::int8[]::oid[]))
+order by con.conname;
+
+-- name: select_geojson_schema
+-- Where PostGIS's ST_AsGeoJSON(record) lives, if it is installed (for application/geo+json).
+select n.nspname as schema
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+where p.proname = 'st_asgeojson' and p.pronargs >= 1
+  and p.proargtypes[0] = 'pg_catalog.record'::pg_catalog.regtype
+  and p.prorettype = 'pg_catalog.text'::pg_catalog.regtype
+order by n.nspname = 'extensions' desc, n.nspname
+limit 1;
+
+-- name: select_timezones
+-- The zones `Prefer: timezone=` accepts.
+select name from pg_timezone_names;

@@ -1,7 +1,6 @@
-"""The one place that builds dynamic SQL: plans become one statement and its parameters.
+"""The one place that assembles and runs dynamic SQL: plans become one statement and its
+parameters (built from `fragments.py`: identifiers quoted by `ident`, values bound).
 
-Identifiers go through `ident` only; every value from the request is a bound parameter
-(`Sql.bind`). Type names come from the catalog (schema cache) or match a strict pattern.
 Each statement returns `total`, `page` (rows), `body` (bytes built by PostgreSQL:
 `convert_to(coalesce(json_agg(…), '[]')::text, 'UTF8')`) and `location`, so the body is
 passed to the client as PostgreSQL produced it.
@@ -9,88 +8,14 @@ passed to the client as PostgreSQL produced it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from neo.core.db import Connection
 from neo.data.actions import CallPlan, ReadPlan, WritePlan
-from neo.data.nodes import Condition, Field, Logic
-from neo.data.plan import EmbedPlan, Node, OutColumn, OutStar
+from neo.data.fragments import Sql, body_sql, ident, node_sql, order_sql, qualified, where_sql
+from neo.data.plan import Node
 from neo.data.request import Media
-
-OPS = {
-    "eq": "=",
-    "neq": "<>",
-    "gt": ">",
-    "gte": ">=",
-    "lt": "<",
-    "lte": "<=",
-    "like": "LIKE",
-    "ilike": "ILIKE",
-    "match": "~",
-    "imatch": "~*",
-    "isdistinct": "IS DISTINCT FROM",
-    "cs": "@>",
-    "cd": "<@",
-    "ov": "&&",
-    "sl": "<<",
-    "sr": ">>",
-    "nxr": "&<",
-    "nxl": "&>",
-    "adj": "-|-",
-}
-TSQUERY = {
-    "fts": "to_tsquery",
-    "plfts": "plainto_tsquery",
-    "phfts": "phraseto_tsquery",
-    "wfts": "websearch_to_tsquery",
-}
-IS_SQL = {
-    "null": "NULL",
-    "not_null": "NOT NULL",
-    "true": "TRUE",
-    "false": "FALSE",
-    "unknown": "UNKNOWN",
-}
-_SAFE_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_ \[\]]*")
-
-
-def csv_field(var: str) -> str:
-    """A CSV field: empty for NULL, quoted when it holds a comma, quote or newline."""
-    return (
-        f"CASE WHEN {var} IS NULL THEN '' WHEN {var} ~ '[,\"\\n\\r]' "
-        f"THEN '\"' || replace({var}, '\"', '\"\"') || '\"' ELSE {var} END"
-    )
-
-
-def ident(name: str) -> str:
-    """A quoted SQL identifier: the only way a name from a request or the catalog enters SQL."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def qualified(schema: str, name: str) -> str:
-    """`"schema"."name"`."""
-    return f"{ident(schema)}.{ident(name)}"
-
-
-def safe_type(name: str) -> str:
-    """A cast target from the `select` grammar (letters, digits, spaces, brackets only)."""
-    if not _SAFE_TYPE.fullmatch(name):
-        raise ValueError(f"unsafe type name {name!r}")
-    return name
-
-
-class Sql:
-    """Collects bound parameters while fragments are built."""
-
-    def __init__(self) -> None:
-        self.params: list[Any] = []
-
-    def bind(self, value: Any, cast: str = "text") -> str:
-        """A placeholder for `value` (cast names are fixed strings of this module)."""
-        self.params.append(value)
-        return f"${len(self.params)}::{cast}"
 
 
 @dataclass
@@ -101,229 +26,32 @@ class Result:
     page: int
     body: bytes | None
     location: str | None = None
+    inserted: int | None = None  # rows an upsert inserted (not updated), when tracked
+    response_headers: str | None = None  # the `response.headers` GUC a function set
+    response_status: str | None = None  # the `response.status` GUC
 
 
-def field_sql(q: Sql, alias: str, field: Field) -> str:
-    """A column reference followed by its JSON path."""
-    expr = f"{ident(alias)}.{ident(field.name)}"
-    for step in field.path:
-        key = step.key
-        index = re.fullmatch(r"-?\d{1,9}", key) is not None
-        bound = q.bind(int(key), "int4") if index else q.bind(key)
-        expr = f"({expr}{step.arrow}{bound})"
-    return expr
+# What a function or trigger asked of the response (PostgREST reads both GUCs in the same
+# statement, after the rows it aggregates were produced).
+RESPONSE_GUCS = (
+    "nullif(current_setting('response.headers', true), '') AS response_headers, "
+    "nullif(current_setting('response.status', true), '') AS response_status"
+)
 
 
-def lhs_type(node: Node, field: Field) -> str:
-    """The SQL type of a filtered expression (column type, or text/json after a path)."""
-    base = node.column_type(field.name)
-    if not field.path:
-        return base
-    if field.path[-1].arrow == "->>":
-        return "text"
-    return "jsonb" if base == "jsonb" else "json"
-
-
-def cond_sql(q: Sql, node: Node, cond: Condition) -> str:
-    """One filter or logic tree as a boolean expression."""
-    if isinstance(cond, Logic):
-        joined = f" {'OR' if cond.op == 'or' else 'AND'} ".join(
-            cond_sql(q, node, c) for c in cond.children
-        )
-        return f"NOT ({joined})" if cond.negated else f"({joined})"
-    lhs, typ, op, value = (
-        field_sql(q, node.alias, cond.field),
-        lhs_type(node, cond.field),
-        cond.op,
-        cond.operand,
-    )
-    if op == "is":
-        expr = f"{lhs} IS {IS_SQL[str(value).lower()]}"
-    elif op == "in":
-        expr = f"{lhs} = ANY(CAST({q.bind(list(value), 'text[]')} AS {typ}[]))"
-    elif op in TSQUERY:
-        lang = f"CAST({q.bind(cond.lang)} AS regconfig), " if cond.lang else ""
-        vector = lhs if typ == "tsvector" else f"to_tsvector({lang}{lhs})"
-        expr = f"{vector} @@ {TSQUERY[op]}({lang}{q.bind(str(value))})"
-    elif cond.quant:
-        like = op in ("like", "ilike")
-        items = [v.replace("*", "%") if like else v for v in value]
-        target = "text" if op in ("like", "ilike", "match", "imatch") else typ
-        array = f"CAST({q.bind(items, 'text[]')} AS {target}[])"
-        expr = f"{lhs} {OPS[op]} {cond.quant.upper()}({array})"
-    elif op in ("like", "ilike"):
-        expr = f"{lhs} {OPS[op]} {q.bind(str(value).replace('*', '%'))}"
-    elif op in ("match", "imatch"):
-        expr = f"{lhs} {OPS[op]} {q.bind(str(value))}"
-    else:
-        expr = f"{lhs} {OPS[op]} CAST({q.bind(str(value))} AS {typ})"
-    return f"NOT ({expr})" if cond.negated else expr
-
-
-def join_sql(parent: Node, embed: EmbedPlan) -> str:
-    """How an embedded node's rows relate to the parent row."""
-    rel, child = embed.rel, embed.node
-    if rel.junction is None or rel.junction_fk is None:
-        return " AND ".join(
-            f"{ident(child.alias)}.{ident(c)} = {ident(parent.alias)}.{ident(p)}"
-            for p, c in rel.pairs
-        )
-    j = ident("j" + child.alias)
-    to_parent = [f"{j}.{ident(c)} = {ident(parent.alias)}.{ident(p)}" for p, c in rel.pairs]
-    to_child = [
-        f"{j}.{ident(c)} = {ident(child.alias)}.{ident(r)}"
-        for c, r in zip(rel.junction_fk.columns, rel.junction_fk.ref_columns, strict=True)
-    ]
-    junction = qualified(rel.junction.schema, rel.junction.name)
-    return f"EXISTS (SELECT 1 FROM {junction} AS {j} WHERE {' AND '.join(to_parent + to_child)})"
-
-
-def where_sql(q: Sql, node: Node, join: str | None) -> list[str]:
-    """Every condition on a node's rows: join, filters, inner embeds, null checks on embeds."""
-    parts = [join] if join else []
-    parts += [cond_sql(q, node, c) for c in node.conditions]
-    for embed in node.embeds:
-        if embed.inner:
-            parts.append(exists_sql(q, node, embed))
-    for embed, is_null in node.null_embeds:
-        parts.append(("NOT " if is_null else "") + exists_sql(q, node, embed))
-    return parts
-
-
-def exists_sql(q: Sql, parent: Node, embed: EmbedPlan) -> str:
-    """EXISTS (a matching embedded row)."""
-    child, target = embed.node, embed.rel.target
-    where = " AND ".join(where_sql(q, child, join_sql(parent, embed)))
-    return (
-        f"EXISTS (SELECT 1 FROM {qualified(target.schema, target.name)} AS "
-        f"{ident(child.alias)} WHERE {where})"
-    )
-
-
-def items_sql(q: Sql, node: Node) -> tuple[list[str], list[str]]:
-    """Select-list entries and GROUP BY expressions of a node."""
-    out: list[str] = []
-    groups: list[str] = []
-    aggregated = any(isinstance(i, OutColumn) and i.aggregate for i in node.items)
-    for item in node.items:
-        if isinstance(item, OutStar):
-            out.append(f"{ident(node.alias)}.*")
-        elif isinstance(item, OutColumn):
-            expr = "*" if item.field.name == "*" else field_sql(q, node.alias, item.field)
-            if item.aggregate:
-                expr = f"{item.aggregate}({expr})"
-            elif aggregated:
-                groups.append(expr)
-            if item.cast:
-                expr = f"CAST({expr} AS {safe_type(item.cast)})"
-            out.append(f"{expr} AS {ident(item.name)}")
-        elif item.node.items:
-            out.extend(_embed_items(item))
-    return out, groups
-
-
-def _embed_items(embed: EmbedPlan) -> list[str]:
-    lateral = ident(embed.lateral)
-    if embed.spread:
-        return [f"{lateral}.{ident(n)} AS {ident(n)}" for n in embed.node.output_names()]
-    if embed.rel.to_one:
-        return [f"{lateral}.body AS {ident(embed.name)}"]
-    return [f"coalesce({lateral}.body, '[]') AS {ident(embed.name)}"]
-
-
-def lateral_sql(q: Sql, parent: Node, embed: EmbedPlan) -> str:
-    """LEFT JOIN LATERAL producing an embedded resource's JSON (or spread columns)."""
-    target = embed.rel.target
-    inner = node_sql(
-        q, embed.node, qualified(target.schema, target.name), join=join_sql(parent, embed)
-    )
-    if embed.spread and embed.rel.to_one:
-        sub = inner
-    elif embed.spread:
-        cols = ", ".join(
-            f"json_agg(pgrst_r.{ident(n)}) AS {ident(n)}" for n in embed.node.output_names()
-        )
-        sub = f"SELECT {cols} FROM ({inner}) AS pgrst_r"
-    elif embed.rel.to_one:
-        sub = f"SELECT row_to_json(pgrst_r) AS body FROM ({inner}) AS pgrst_r"
-    else:
-        sub = f"SELECT json_agg(pgrst_r) AS body FROM ({inner}) AS pgrst_r"
-    return f"LEFT JOIN LATERAL ({sub}) AS {ident(embed.lateral)} ON TRUE"
-
-
-def order_sql(q: Sql, node: Node) -> str:
-    """ORDER BY of a node (to-one embedded columns through a correlated subquery)."""
-    terms = []
-    for term, embed in node.order:
-        if embed is None:
-            expr = field_sql(q, node.alias, term.field)
-        else:
-            target = embed.rel.target
-            expr = (
-                f"(SELECT {field_sql(q, embed.node.alias, term.field)} FROM "
-                f"{qualified(target.schema, target.name)} AS {ident(embed.node.alias)} "
-                f"WHERE {join_sql(node, embed)} LIMIT 1)"
-            )
-        nulls = f" NULLS {term.nulls.upper()}" if term.nulls else ""
-        terms.append(f"{expr} {'DESC' if term.desc else 'ASC'}{nulls}")
-    return f" ORDER BY {', '.join(terms)}" if terms else ""
-
-
-def node_sql(
-    q: Sql,
-    node: Node,
-    source: str,
+def _select(
+    rest: str,
     *,
-    join: str | None = None,
-    limit: int | None = None,
-    offset: int | None = None,
-    prefix: str = "",
+    total: str = "NULL::int8",
+    page: str = "count(*)",
+    body: str = "NULL::bytea",
+    location: str = "NULL::text",
+    inserted: str = "NULL::int8",
 ) -> str:
-    """SELECT of one node from `source` (a relation, a CTE, or a function call)."""
-    items, groups = items_sql(q, node)
-    laterals = " ".join(lateral_sql(q, node, e) for e in node.embeds if e.node.items)
-    where = where_sql(q, node, join)
-    sql = (
-        f"SELECT {', '.join(items) or 'NULL'} FROM {prefix}{source} AS {ident(node.alias)} "
-        f"{laterals}"
+    return (
+        f"SELECT {total} AS total, {page} AS page, {body} AS body, {location} AS location, "
+        f"{inserted} AS inserted, {RESPONSE_GUCS} {rest}"
     )
-    if where:
-        sql += f" WHERE {' AND '.join(where)}"
-    if groups:
-        sql += f" GROUP BY {', '.join(groups)}"
-    sql += order_sql(q, node)
-    limit = node.limit if limit is None else limit
-    offset = node.offset if offset is None else offset
-    if limit is not None:
-        sql += f" LIMIT {q.bind(limit, 'int8')}"
-    if offset:
-        sql += f" OFFSET {q.bind(offset, 'int8')}"
-    return sql
-
-
-def body_sql(media: Media, rows: str = "pgrst_t") -> str:
-    """The response body built by PostgreSQL, as UTF-8 bytes."""
-    if media.kind == "csv":
-        header = (
-            f"(SELECT string_agg({csv_field('k')}, ',') FROM "
-            f"json_object_keys(json_agg({rows})->0) AS k)"
-        )
-        line = (
-            f"(SELECT string_agg({csv_field('v')}, ',' ORDER BY o) FROM "
-            f"json_each_text(row_to_json({rows})) WITH ORDINALITY AS x(k, v, o))"
-        )
-        text = f"coalesce({header} || E'\\n' || string_agg({line}, E'\\n'), '')"
-    elif media.kind == "object":
-        text = f"coalesce(json_agg({rows})->0, 'null')"
-    else:
-        text = f"coalesce(json_agg({rows}), '[]')"
-    if media.strip_nulls:
-        text = f"json_strip_nulls({text})"
-    return f"convert_to(({text})::text, 'UTF8')"
-
-
-def _select(total: str, page: str, body: str, location: str, rest: str) -> str:
-    return f"SELECT {total} AS total, {page} AS page, {body} AS body, {location} AS location {rest}"
 
 
 def read_statement(
@@ -336,7 +64,7 @@ def read_statement(
     inner = node_sql(q, node, source, limit=limit, offset=offset)
     total = _count_sql(q, node, source) if count else "NULL::int8"
     body = "NULL::bytea" if head else body_sql(media)
-    return _select(total, "count(*)", body, "NULL::text", f"FROM ({inner}) AS pgrst_t"), q.params
+    return _select(f"FROM ({inner}) AS pgrst_t", total=total, body=body), q.params
 
 
 def _count_sql(q: Sql, node: Node, source: str, prefix: str = "") -> str:
@@ -370,44 +98,43 @@ def write_statement(
     else:
         dml = f"DELETE FROM {target} AS {alias} WHERE {_write_where(q, node, target)}"
     pk = plan.relation.pk
+    keyed = returning == "headers-only" and bool(pk)
+    if returning == "representation":
+        wanted = f"{alias}.*"
+    else:
+        wanted = ", ".join(f"{alias}.{ident(c)}" for c in pk) if keyed else "1"
+    with_, inserted = _dml_ctes(plan, dml, alias, wanted)
     if returning == "representation":
         shape = Node(node.alias, node.label, node.columns, node.relation, node.items)
         inner = node_sql(q, shape, "pgrst_source")
         body = "NULL::bytea" if head else body_sql(media)
         rest = f"FROM ({inner}) AS pgrst_t"
-        return _cte(
-            dml, f"RETURNING {alias}.*", "NULL::int8", "count(*)", body, "NULL::text", rest
-        ), q.params
-    if returning == "headers-only" and pk:
+        return with_ + _select(rest, body=body, inserted=inserted), q.params
+    if keyed:
         cols = ", ".join(ident(c) for c in pk)
         location = (
             f"(SELECT row_to_json(pgrst_l)::text FROM (SELECT {cols} FROM pgrst_source "
             "LIMIT 1) AS pgrst_l)"
         )
-        return _cte(
-            dml,
-            f"RETURNING {', '.join(f'{alias}.{ident(c)}' for c in pk)}",
-            "NULL::int8",
-            "(SELECT count(*) FROM pgrst_source)",
-            "NULL::bytea",
-            location,
-            "",
-        ), q.params
-    return _cte(
-        dml,
-        "RETURNING 1",
-        "NULL::int8",
-        "count(*)",
-        "NULL::bytea",
-        "NULL::text",
-        "FROM pgrst_source",
-    ), q.params
+        page = "(SELECT count(*) FROM pgrst_source)"
+        return with_ + _select("", page=page, location=location, inserted=inserted), q.params
+    return with_ + _select("FROM pgrst_source", inserted=inserted), q.params
 
 
-def _cte(
-    dml: str, returning: str, total: str, page: str, body: str, location: str, rest: str
-) -> str:
-    return f"WITH pgrst_source AS ({dml} {returning}) " + _select(total, page, body, location, rest)
+def _dml_ctes(plan: WritePlan, dml: str, alias: str, returning: str) -> tuple[str, str]:
+    """`WITH pgrst_source AS (…)` and the inserted-rows count expression.
+
+    A merge-duplicates upsert into a table also tells inserted rows from updated ones
+    (`xmax = 0` for a fresh row version): PostgREST answers 200 when it inserted none. The row
+    comes back whole so that `pgrst_source` holds the table's columns only.
+    """
+    if plan.resolution != "merge-duplicates" or plan.relation.kind not in ("r", "p"):
+        return f"WITH pgrst_source AS ({dml} RETURNING {returning}) ", "NULL::int8"
+    ctes = (
+        f"WITH pgrst_dml AS ({dml} RETURNING {alias} AS pgrst_row, {alias}.xmax = 0 AS pgrst_new),"
+        " pgrst_source AS (SELECT (pgrst_row).* FROM pgrst_dml) "
+    )
+    return ctes, "(SELECT count(*) FILTER (WHERE pgrst_new) FROM pgrst_dml)"
 
 
 def _insert_sql(q: Sql, plan: WritePlan, target: str, alias: str) -> str:
@@ -481,22 +208,18 @@ def call_statement(
         if not fn.returns_set and media.kind == "json":
             media = Media("object", strip_nulls=media.strip_nulls)
         body = "NULL::bytea" if head else body_sql(media)
-        return _select(
-            total, "count(*)", body, "NULL::text", f"FROM ({inner}) AS pgrst_t"
-        ), q.params
+        return _select(f"FROM ({inner}) AS pgrst_t", total=total, body=body), q.params
     if fn.returns_void:
-        return _select(
-            "NULL::int8", "count(*)", "NULL::bytea", "NULL::text", f"FROM {prefix}{call} AS pgrst_t"
-        ), q.params
+        return _select(f"FROM {prefix}{call} AS pgrst_t"), q.params
     if not fn.returns_set:
         body = (
             "NULL::bytea"
             if head
+            else body_sql(media)
+            if media.raw_column
             else "convert_to(coalesce((array_agg(to_json(pgrst_t.v)))[1]::text, 'null'), 'UTF8')"
         )
-        return _select(
-            "NULL::int8", "count(*)", body, "NULL::text", f"FROM {prefix}{call} AS pgrst_t(v)"
-        ), q.params
+        return _select(f"FROM {prefix}{call} AS pgrst_t(v)", body=body), q.params
     inner = f"SELECT pgrst_s.v FROM {prefix}{call} AS pgrst_s(v)"
     if limit is not None:
         inner += f" LIMIT {q.bind(limit, 'int8')}"
@@ -504,15 +227,20 @@ def call_statement(
         inner += f" OFFSET {q.bind(offset, 'int8')}"
     agg = "json_agg(pgrst_t.v)->0" if media.kind == "object" else "json_agg(pgrst_t.v)"
     body = "NULL::bytea" if head else f"convert_to(coalesce({agg}, '[]')::text, 'UTF8')"
+    if media.raw_column and not head:
+        body = body_sql(media)
     total = f"(SELECT count(*) FROM {prefix}{call} AS pgrst_c)" if count else "NULL::int8"
-    return _select(total, "count(*)", body, "NULL::text", f"FROM ({inner}) AS pgrst_t"), q.params
+    return _select(f"FROM ({inner}) AS pgrst_t", total=total, body=body), q.params
 
 
 def _call_sql(q: Sql, plan: CallPlan) -> tuple[str, str]:
     fn = plan.function
     name = qualified(fn.schema, fn.name)
     if plan.single_body is not None:
-        return "", f"{name}(CAST({q.bind(plan.single_body)} AS {fn.params[0].type}))"
+        # The whole body as the one unnamed parameter: json/jsonb/text/xml, or bytes for bytea.
+        raw = plan.single_body
+        value = q.bind(raw, "bytea") if isinstance(raw, bytes) else q.bind(raw)
+        return "", f"{name}(CAST({value} AS {fn.params[0].type}))"
     if plan.named_body is not None:
         params = [p for p in fn.params if p.name in plan.arg_names]
         if not params:
@@ -523,12 +251,25 @@ def _call_sql(q: Sql, plan: CallPlan) -> tuple[str, str]:
             f"{_variadic(p.variadic)}{ident(p.name)} := pgrst_args.{ident(p.name)}" for p in params
         )
         return prefix, f"{name}({args})"
-    types = {p.name: p for p in fn.params}
-    args = ", ".join(
-        f"{_variadic(types[k].variadic)}{ident(k)} := CAST({q.bind(v)} AS {types[k].type})"
-        for k, v in plan.query_args
-    )
-    return "", f"{name}({args})"
+    return "", f"{name}({_query_args(q, plan)})"
+
+
+def _query_args(q: Sql, plan: CallPlan) -> str:
+    """Arguments from the query string; a variadic one collects every repeated value (or takes
+    one array literal, `{1,2}`, as clients send lists)."""
+    types = {p.name: p for p in plan.function.params}
+    grouped: dict[str, list[str]] = {}
+    for key, value in plan.query_args:
+        grouped.setdefault(key, []).append(value)
+    args = []
+    for key, values in grouped.items():
+        param = types[key]
+        if param.variadic and not (len(values) == 1 and values[0].lstrip().startswith("{")):
+            value = f"CAST({q.bind(values, 'text[]')} AS {param.type})"
+        else:
+            value = f"CAST({q.bind(values[-1])} AS {param.type})"
+        args.append(f"{_variadic(param.variadic)}{ident(key)} := {value}")
+    return ", ".join(args)
 
 
 def _variadic(flag: bool) -> str:
@@ -539,7 +280,15 @@ async def run(conn: Connection, sql: str, params: list[Any]) -> Result:
     """Run one built statement."""
     row = await conn.fetchrow(sql, *params)
     assert row is not None
-    return Result(row["total"], int(row["page"]), row["body"], row["location"])
+    return Result(
+        row["total"],
+        int(row["page"]),
+        row["body"],
+        row["location"],
+        row["inserted"],
+        row["response_headers"],
+        row["response_status"],
+    )
 
 
 async def run_explain(conn: Connection, sql: str, params: list[Any]) -> Any:

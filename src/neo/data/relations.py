@@ -1,8 +1,9 @@
 """Relationship detection for embedding, as PostgREST does it from foreign keys.
 
 For a parent relation and an embed name (+ optional hint) find the one relationship:
-many-to-one (the parent's FK), one-to-many / one-to-one (the child's FK), or many-to-many
-through a junction table whose FKs point at both. None -> PGRST200; several -> PGRST201.
+many-to-one (the parent's FK), one-to-many / one-to-one (the child's FK), many-to-many
+through a junction table whose FKs point at both, or a computed relationship (a function
+taking the parent's row). None -> PGRST200; several -> PGRST201.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neo.data.errors import ApiError
-from neo.data.schema_cache import ForeignKey, Relation, SchemaCache
+from neo.data.schema_cache import ForeignKey, Function, Relation, SchemaCache
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Relationship:
     pairs: tuple[tuple[str, str], ...]  # (parent column, child column) for direct joins
     junction: Relation | None = None
     junction_fk: ForeignKey | None = None  # junction -> target (m2m)
+    function: Function | None = None  # a computed relationship: rows = function(parent row)
 
     @property
     def to_one(self) -> bool:
@@ -46,6 +48,9 @@ def find_relationship(
     cache: SchemaCache, parent: Relation, name: str, hint: str | None
 ) -> Relationship:
     """The single relationship `parent -> name[!hint]`, or PostgREST's error."""
+    computed = cache.computed(parent.key, name) if hint is None else []
+    if len(computed) == 1:  # a computed relationship wins over foreign keys of that name
+        return _computed(parent, computed[0], cache)
     found = [r for r in _candidates(cache, parent, name) if _matches(r, hint)]
     tables = [r for r in found if not r.fk.via_view]
     if len(found) == 1 or (len(tables) == 1 and tables[0].target.name != name):
@@ -72,6 +77,16 @@ def find_relationship(
         hint=f"Try changing '{name}' to one of the following: {options}. Find the desired "
         "relationship in the 'details' key.",
     )
+
+
+def _computed(parent: Relation, fn: Function, cache: SchemaCache) -> Relationship:
+    assert fn.return_relation is not None
+    target = cache.relations[fn.return_relation]
+    to_one = not fn.returns_set or fn.rows == 1
+    # No constraint backs it: the "key" only names the function for error messages.
+    key = ForeignKey(fn.name, parent.schema, parent.name, (), target.schema, target.name, ())
+    kind = "many-to-one" if to_one else "one-to-many"
+    return Relationship(kind, target, key, (), function=fn)
 
 
 def _hint_of(r: Relationship) -> str:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from neo.data import grammar
 from neo.data.errors import ApiError, not_acceptable
 from neo.data.nodes import Condition, OrderTerm, SelectItem, Star
 
 Path = tuple[str, ...]
+# Media types whose body is one output column's values as they are (PostgREST's built-in
+# handlers for text, xml and bytea results).
+RAW_TYPES = {"text/plain": "text", "text/xml": "xml", "application/octet-stream": "binary"}
+RAW_KINDS = frozenset(RAW_TYPES.values())
 RESERVED = frozenset({"select", "columns", "on_conflict", "apikey"})
 _PREFS = {
     "return": {"minimal", "headers-only", "representation"},
@@ -24,7 +28,6 @@ _PREFS = {
     "missing": {"default", "null"},
     "handling": {"lenient", "strict"},
     "tx": {"commit", "rollback"},
-    "params": {"single-object", "multiple-objects"},
 }
 
 
@@ -45,10 +48,14 @@ class Preferences:
 class Media:
     """The negotiated response type."""
 
-    kind: str  # json | object | csv | plan | openapi
+    kind: str  # json | object | csv | geojson | text | xml | binary | plan | openapi
     strip_nulls: bool = False
     plan_format: str = "text"
     plan_options: tuple[str, ...] = ()
+    geojson: str | None = None  # the quoted ST_AsGeoJSON(record) to build a geojson body with
+    raw_column: str | None = None  # text/xml/binary: the one output column sent as it is
+    raw_binary: bool = False  # that column is bytea
+    fallback: Media | None = None  # the next acceptable type, when a raw one cannot be served
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class ApiRequest:
     columns: tuple[str, ...] | None = None
     on_conflict: tuple[str, ...] | None = None
     args: tuple[tuple[str, str], ...] = ()  # RPC arguments from the query string
+    content_type: str = "application/json"  # of the body: media type, lower-cased, no params
 
 
 def parse_request(
@@ -98,7 +106,7 @@ def parse_request(
             on_conflict = tuple(grammar.unquote(c.strip()) for c in value.split(","))
         elif key in RESERVED:
             continue
-        elif rpc and key in arg_names:
+        elif rpc and (key in arg_names or _unknown_argument(key, value)):
             args.append((key, value))
         else:
             _parse_param(key, value, conditions, order, limit, offset)
@@ -118,7 +126,25 @@ def parse_request(
         columns=columns,
         on_conflict=on_conflict,
         args=tuple(args),
+        content_type=_content_type(headers.get("content-type")),
     )
+
+
+def _content_type(header: str | None) -> str:
+    media = (header or "").split(";", 1)[0].strip().lower()
+    return media or "application/json"
+
+
+def _unknown_argument(key: str, value: str) -> bool:
+    """An RPC query parameter that is not a filter (`smthelse=blabla`) is an argument, as in
+    PostgREST: the call then fails with PGRST202 naming it, rather than as a bad filter."""
+    if "." in key or key in ("or", "and", "order", "limit", "offset"):
+        return False
+    try:
+        grammar.parse_filter(key, value, embed_path=())
+    except ApiError:
+        return True
+    return False
 
 
 def _parse_param(
@@ -199,12 +225,17 @@ def negotiate(accept: str | None) -> Media:
     """The media type to answer with, from the Accept header (PGRST107 when none fits)."""
     if not accept or not accept.strip():
         return Media("json")
+    found: list[Media] = []
     for entry in accept.split(","):
         kind, *params = (p.strip() for p in entry.split(";"))
         opts = dict(p.partition("=")[::2] for p in params if "=" in p)
         media = _media_for(kind.lower(), opts)
-        if media is not None:
-            return media
+        if media is not None and media.kind not in RAW_KINDS:
+            return replace(found[0], fallback=media) if found else media
+        if media is not None and not found:
+            found.append(media)
+    if found:
+        return found[0]
     raise not_acceptable(accept)
 
 
@@ -222,6 +253,10 @@ def _media_for(kind: str, opts: dict[str, str]) -> Media | None:
         return Media("object", strip_nulls=strip)
     if kind in ("text/csv", "text/*"):
         return Media("csv")
+    if kind in RAW_TYPES:
+        return Media(RAW_TYPES[kind])  # served when the output is one column (`service.media`)
+    if kind == "application/geo+json":
+        return Media("geojson")  # served only where PostGIS is installed (`service.media`)
     if kind in ("application/openapi+json",):
         return Media("openapi")
     if kind.startswith("application/vnd.pgrst.plan"):

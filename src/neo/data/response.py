@@ -1,19 +1,29 @@
 """Response shaping as PostgREST does it: status codes, Content-Range, Preference-Applied,
-Location, media types, and the 206/416 rules of range requests."""
+Location, media types, the 206/416 rules of range requests, and the status and headers a
+function asks for through the `response.status` / `response.headers` settings."""
 
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote
 
-from neo.data.errors import ApiError
+from starlette.responses import Response
+
+from neo.data.errors import ApiError, ResponseSettingError
 from neo.data.request import ApiRequest, Media
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name
+_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # no header value carries these
 CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
     "object": "application/vnd.pgrst.object+json; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
     "openapi": "application/openapi+json; charset=utf-8",
+    "geojson": "application/geo+json; charset=utf-8",
+    "text": "text/plain; charset=utf-8",
+    "xml": "text/xml; charset=utf-8",
+    "binary": "application/octet-stream",
 }
 
 
@@ -52,15 +62,77 @@ def read_status(first: int, rows: int, total: int | None) -> int:
     return 206 if rows < total else 200
 
 
-def preference_applied(req: ApiRequest, *, tx: str | None, write: bool) -> str | None:
-    """The preferences NEO honoured, echoed as `Preference-Applied`."""
-    names = ["count"] + (["return", "resolution", "missing", "handling"] if write else [])
-    applied = [f"{n}={req.prefer.get(n)}" for n in names if req.prefer.get(n)]
-    if write and req.prefer.max_affected is not None and req.prefer.get("handling") == "strict":
-        applied.append(f"max-affected={req.prefer.max_affected}")
+def preference_applied(
+    req: ApiRequest,
+    *,
+    tx: str | None,
+    write: bool,
+    timezone: str | None = None,
+    resolved: bool = True,
+) -> str | None:
+    """The preferences NEO honoured, echoed as `Preference-Applied` in PostgREST's order
+    (`resolved=False`: an upsert that had no conflict columns to resolve on)."""
+    prefer = req.prefer
+    names: tuple[str, ...] = ("resolution", "missing", "return", "count") if write else ("count",)
+    if not resolved:
+        names = tuple(n for n in names if n != "resolution")
+    applied = [f"{n}={prefer.get(n)}" for n in names if prefer.get(n)]
     if tx:
         applied.append(f"tx={tx}")
+    if prefer.get("handling"):
+        applied.append(f"handling={prefer.get('handling')}")
+    if timezone:
+        applied.append(f"timezone={timezone}")
+    if write and prefer.max_affected is not None and prefer.get("handling") == "strict":
+        applied.append(f"max-affected={prefer.max_affected}")
     return ", ".join(applied) or None
+
+
+def apply_gucs(response: Response, headers: str | None, status: str | None) -> Response:
+    """What the `response.headers` / `response.status` settings ask (PGRST111/112 when they are
+    malformed): a header named there replaces NEO's own, repeated names are all sent."""
+    if status is not None:
+        code = int(status) if status.strip().isdigit() else 0
+        if not 100 <= code <= 599:
+            raise ResponseSettingError(
+                "response.status guc must be a valid status code", code="PGRST112"
+            )
+        response.status_code = code
+    if headers is not None:
+        seen: set[str] = set()
+        for name, value in _guc_headers(headers):
+            if name.lower() in seen:
+                response.headers.append(name, value)
+            else:
+                response.headers[name] = value
+                seen.add(name.lower())
+    return response
+
+
+def _guc_headers(text: str) -> list[tuple[str, str]]:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    pairs = [
+        pair
+        for item in (doc if isinstance(doc, list) else ())
+        if isinstance(item, dict) and len(item) == 1
+        for pair in item.items()
+        if isinstance(pair[1], str) and _TOKEN.fullmatch(pair[0]) and _header_value(pair[1])
+    ]
+    if not isinstance(doc, list) or len(pairs) != len(doc):
+        raise ResponseSettingError(
+            "response.headers guc must be a JSON array composed of objects with a single key "
+            "and a string value",
+            code="PGRST111",
+        )
+    return pairs
+
+
+def _header_value(value: str) -> bool:
+    """A value HTTP/1.1 can carry as it is: latin-1, no control characters."""
+    return not _CTL.search(value) and all(ord(c) < 256 for c in value)
 
 
 def location(table: str, pk_json: str | None) -> str | None:

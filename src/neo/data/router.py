@@ -28,13 +28,17 @@ def _state(request: Request) -> DataState:
 
 
 def _headers(request: Request) -> dict[str, str]:
-    """Header names lower-cased, the last of repeated ones, without `cookie` (which PostgREST
-    does not pass to SQL and no parser reads), decoded from the raw ASGI list."""
-    return {
-        k.decode("latin-1").lower(): v.decode("latin-1")
-        for k, v in request.scope["headers"]
-        if k.lower() != b"cookie"
-    }
+    """Header names lower-cased, the last of repeated ones (repeated `Prefer` headers are
+    joined, as PostgREST reads them all), without `cookie` (which PostgREST does not pass to
+    SQL and no parser reads), decoded from the raw ASGI list."""
+    headers: dict[str, str] = {}
+    for k, v in request.scope["headers"]:
+        name = k.decode("latin-1").lower()
+        if name == "prefer" and name in headers:
+            headers[name] += ", " + v.decode("latin-1")
+        elif name != "cookie":
+            headers[name] = v.decode("latin-1")
+    return headers
 
 
 def _context(request: Request, headers: dict[str, str], path: str) -> RequestContext:
@@ -122,7 +126,7 @@ async def relation(request: Request) -> Response:
 
 async def options(request: Request) -> Response:
     """The methods a relation supports (CORS preflights are answered by the middleware)."""
-    return Response(b"", headers={"Allow": "OPTIONS,GET,HEAD,POST,PATCH,DELETE"})
+    return Response(b"", headers={"Allow": "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"})
 
 
 async def unsupported(request: Request) -> Response:
@@ -133,6 +137,8 @@ async def unsupported(request: Request) -> Response:
 # The hot routes are plain Starlette routes: no FastAPI parameter solving per request. They
 # carry the full path (APIRouter's prefix applies to `api_route` only).
 router.add_route(f"{PREFIX}/rpc/{{name}}", rpc, methods=["GET", "HEAD", "POST"])
-router.add_route(f"{PREFIX}/{{name}}", relation, methods=["GET", "HEAD", "POST", "PATCH", "DELETE"])
+router.add_route(
+    f"{PREFIX}/{{name}}", relation, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+)
 router.add_route(f"{PREFIX}/{{name}}", options, methods=["OPTIONS"])
-router.add_route(f"{PREFIX}/{{name}}", unsupported, methods=["PUT", "TRACE", "CONNECT"])
+router.add_route(f"{PREFIX}/{{name}}", unsupported, methods=["TRACE", "CONNECT"])

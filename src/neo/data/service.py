@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -21,10 +21,19 @@ from starlette.responses import Response
 from neo.core.actor import Actor, RequestContext
 from neo.core.db import Connection
 from neo.data import query
-from neo.data.actions import ReadPlan, plan_call, plan_read, plan_write
-from neo.data.errors import ApiError, from_postgres, singular
-from neo.data.request import ApiRequest
-from neo.data.response import content_range, content_type, location, preference_applied, read_status
+from neo.data.actions import ReadPlan, WritePlan, plan_call, plan_read, plan_write
+from neo.data.errors import ApiError, from_postgres, not_acceptable, singular
+from neo.data.fragments import qualified
+from neo.data.plan import Node, OutColumn
+from neo.data.request import RAW_KINDS, RAW_TYPES, ApiRequest, Media
+from neo.data.response import (
+    apply_gucs,
+    content_range,
+    content_type,
+    location,
+    preference_applied,
+    read_status,
+)
 from neo.data.schema_cache import SchemaCache
 from neo.data.state import DataState
 
@@ -50,9 +59,18 @@ def transaction(call: Call, *, readonly: bool) -> AbstractAsyncContextManager[Co
     """The caller's transaction: its role's settings (statement_timeout…) and the schema's
     search_path applied, as PostgREST does."""
     db = call.state.core.db
-    return db.transaction_as(
-        call.actor, call.context, readonly=readonly, settings=_tx_settings(call)
-    )
+    settings = _tx_settings(call)
+    zone = timezone(call)
+    if zone is not None:
+        settings = {**settings, "timezone": zone}
+    return db.transaction_as(call.actor, call.context, readonly=readonly, settings=settings)
+
+
+def timezone(call: Call) -> str | None:
+    """`Prefer: timezone=…` when PostgreSQL knows the zone (others are ignored, as PostgREST
+    does, or refused under handling=strict)."""
+    zone = call.req.prefer.get("timezone")
+    return zone if zone and zone in call.cache.timezones else None
 
 
 def _tx_settings(call: Call) -> Mapping[str, str]:
@@ -104,13 +122,49 @@ def window(req: ApiRequest, max_rows: int | None) -> tuple[int, int | None]:
     return offset, limit
 
 
-def check_strict(req: ApiRequest) -> None:
-    """PGRST122 for unknown preferences under `handling=strict`."""
-    if req.prefer.get("handling") == "strict" and req.prefer.invalid:
+def media(call: Call, node: Node | None, scalar: str | None = None) -> Media:
+    """The negotiated media type, completed for this plan: application/geo+json needs PostGIS;
+    text/plain, text/xml and application/octet-stream need one output column (or a scalar
+    function result of type `scalar`), else the next acceptable type or 406 PGRST107."""
+    wanted = call.req.media
+    if wanted.kind == "geojson":
+        if call.cache.geojson_schema is None:
+            raise not_acceptable("application/geo+json")
+        return replace(wanted, geojson=qualified(call.cache.geojson_schema, "st_asgeojson"))
+    if wanted.kind not in RAW_KINDS:
+        return wanted
+    column = _single_column(node) if node is not None else ("v", scalar) if scalar else None
+    if column is not None:
+        return replace(wanted, raw_column=column[0], raw_binary=column[1] == "bytea")
+    if wanted.fallback is not None:
+        return wanted.fallback
+    raise not_acceptable(next(k for k, v in RAW_TYPES.items() if v == wanted.kind))
+
+
+def _single_column(node: Node) -> tuple[str, str] | None:
+    """(name, SQL type) of a node's only output column, if it has exactly one."""
+    if len(node.items) != 1 or not isinstance(node.items[0], OutColumn):
+        return None
+    item = node.items[0]
+    if item.cast or item.aggregate or item.field.path:
+        return item.name, item.cast or "text"
+    return item.name, node.column_type(item.field.name)
+
+
+def check_strict(call: Call) -> None:
+    """PGRST122 for unknown preferences (or time zones) under `handling=strict`."""
+    prefer = call.req.prefer
+    if prefer.get("handling") != "strict":
+        return
+    invalid = list(prefer.invalid)
+    zone = prefer.get("timezone")
+    if zone is not None and timezone(call) is None:
+        invalid.append(f"timezone={zone}")
+    if invalid:
         raise ApiError(
             "Invalid preferences given with handling=strict",
             code="PGRST122",
-            details=f"Invalid preferences: {', '.join(req.prefer.invalid)}",
+            details=f"Invalid preferences: {', '.join(invalid)}",
         )
 
 
@@ -132,23 +186,25 @@ class ReadStatement:
     params: list[Any]  # never mutated: shared by the requests that reuse this statement
     offset: int
     limit: int | None
+    media: Media  # what the body is, as negotiated for this plan
 
 
 def read_statement(call: Call) -> ReadStatement:
     """Plan and build the statement of a read."""
     req, state = call.req, call.state
-    check_strict(req)
+    check_strict(call)
     plan = plan_read(req, call.cache, call.schema, aggregates=state.settings.aggregates_enabled)
     offset, limit = window(req, state.settings.max_rows)
+    body = media(call, plan.node)
     sql, params = query.read_statement(
         plan,
-        req.media,
+        body,
         count=req.prefer.get("count") == "exact",
         head=req.method == "HEAD",
         limit=limit,
         offset=offset,
     )
-    return ReadStatement(plan, sql, params, offset, limit)
+    return ReadStatement(plan, sql, params, offset, limit, body)
 
 
 async def read(call: Call, statement: ReadStatement | None = None) -> Response:
@@ -167,7 +223,8 @@ async def _read(call: Call, built: ReadStatement) -> Response:
         total = result.total
         if count in ("planned", "estimated"):
             total = await _planned(conn, built.plan, count, result.page, built.offset, built.limit)
-    return _read_response(call, result, total, built.offset, call.req.method == "HEAD")
+    head = call.req.method == "HEAD"
+    return _read_response(call, result, total, built.offset, head, built.media)
 
 
 async def _planned(
@@ -186,24 +243,25 @@ async def _planned(
 
 
 def _read_response(
-    call: Call, result: query.Result, total: int | None, offset: int, head: bool
+    call: Call, result: query.Result, total: int | None, offset: int, head: bool, media: Media
 ) -> Response:
     req = call.req
     if req.media.kind == "object" and result.page != 1:
         raise singular(result.page)
     status = read_status(offset, result.page, total)
     headers = {"Content-Range": content_range(offset, result.page, total)}
-    applied = preference_applied(req, tx=None, write=False)
+    applied = preference_applied(req, tx=None, write=False, timezone=timezone(call))
     if applied:
         headers["Preference-Applied"] = applied
     body = b"" if head or result.body is None else result.body
-    return Response(body, status_code=status, headers=headers, media_type=content_type(req.media))
+    response = Response(body, status_code=status, headers=headers, media_type=content_type(media))
+    return apply_gucs(response, result.response_headers, result.response_status)
 
 
 async def write(call: Call, raw: bytes) -> Response:
     """POST/PATCH/DELETE on a table or view."""
     req, state = call.req, call.state
-    check_strict(req)
+    check_strict(call)
     plan = plan_write(
         req, call.cache, call.schema, raw, aggregates=state.settings.aggregates_enabled
     )
@@ -212,7 +270,8 @@ async def write(call: Call, raw: bytes) -> Response:
         raise ApiError(f"{verb} requires a WHERE clause", code="21000")
     returning = req.prefer.get("return") or "minimal"
     head = req.method == "HEAD"
-    sql, params = query.write_statement(plan, req.media, returning=returning, head=head)
+    shape = media(call, plan.node)
+    sql, params = query.write_statement(plan, shape, returning=returning, head=head)
     if req.media.kind == "plan":
         return await _explain(call, sql, params)
     end = tx_end(call)
@@ -223,7 +282,7 @@ async def write(call: Call, raw: bytes) -> Response:
                 result = query.Result(None, 0, b"[]")
             else:
                 result = await query.run(conn, sql, params)
-            response = _write_response(call, plan.kind, plan.relation.name, result, returning)
+            response = _write_response(call, plan, result, returning, shape)
             if end == "rollback":
                 raise _Rollback(response)
             return response
@@ -232,9 +291,16 @@ async def write(call: Call, raw: bytes) -> Response:
 
 
 def _write_response(
-    call: Call, kind: str, table: str, result: query.Result, returning: str
+    call: Call, plan: WritePlan, result: query.Result, returning: str, shape: Media
 ) -> Response:
-    req = call.req
+    response = _write_shape(call, plan, result, returning, shape)
+    return apply_gucs(response, result.response_headers, result.response_status)
+
+
+def _write_shape(
+    call: Call, plan: WritePlan, result: query.Result, returning: str, shape: Media
+) -> Response:
+    req, kind, table = call.req, plan.kind, plan.relation.name
     strict = req.prefer.get("handling") == "strict"
     if strict and req.prefer.max_affected is not None and result.page > req.prefer.max_affected:
         raise ApiError(
@@ -251,27 +317,38 @@ def _write_response(
         else content_range(0, result.page, total)
     }
     overridable = call.state.settings.tx_end.endswith("allow-override")
-    applied = preference_applied(req, tx=req.prefer.get("tx") if overridable else None, write=True)
+    tx = req.prefer.get("tx") if overridable else None
+    applied = preference_applied(
+        req, tx=tx, write=True, timezone=timezone(call), resolved=plan.resolution is not None
+    )
     if applied:
         headers["Preference-Applied"] = applied
     loc = location(table, result.location) if returning == "headers-only" else None
     if loc:
         headers["Location"] = loc
+    # An insert is 201, but a merge-duplicates upsert that only updated rows is 200; PUT is
+    # 201/200 with its representation and 204 without.
+    created = kind == "insert" and result.inserted != 0
+    if req.method == "PUT" and returning != "representation":
+        return Response(b"", status_code=204, headers=headers)
+    if req.method == "PUT":
+        created = bool(result.inserted)
     if returning == "representation":
-        status = 201 if kind == "insert" else 200
         return Response(
             result.body or b"[]",
-            status_code=status,
+            status_code=201 if created else 200,
             headers=headers,
-            media_type=content_type(req.media),
+            media_type=content_type(shape),
         )
-    return Response(b"", status_code=201 if kind == "insert" else 204, headers=headers)
+    return Response(
+        b"", status_code=201 if created else 200 if kind == "insert" else 204, headers=headers
+    )
 
 
 async def call_function(call: Call, raw: bytes | None) -> Response:
     """GET/HEAD/POST on /rpc/fn."""
     req, state = call.req, call.state
-    check_strict(req)
+    check_strict(call)
     plan = plan_call(
         req, call.cache, call.schema, raw, aggregates=state.settings.aggregates_enabled
     )
@@ -286,8 +363,10 @@ async def call_function(call: Call, raw: bytes | None) -> Response:
     offset, limit = window(req, state.settings.max_rows)
     head = req.method == "HEAD"
     count = req.prefer.get("count") == "exact"
+    fn = plan.function
+    body = media(call, plan.node, None if fn.returns_void else fn.return_type)
     sql, params = query.call_statement(
-        plan, req.media, count=count, head=head, limit=limit, offset=offset
+        plan, body, count=count, head=head, limit=limit, offset=offset
     )
     if req.media.kind == "plan":
         return await _explain(call, sql, params)
@@ -297,9 +376,13 @@ async def call_function(call: Call, raw: bytes | None) -> Response:
         async with transaction(call, readonly=readonly) as conn:
             result = await query.run(conn, sql, params)
             if plan.function.returns_void:
-                response = Response(b"", status_code=204)
+                response = apply_gucs(
+                    Response(b"", status_code=204),
+                    result.response_headers,
+                    result.response_status,
+                )
             else:
-                response = _read_response(call, result, result.total, offset, head)
+                response = _read_response(call, result, result.total, offset, head, body)
             if end == "rollback":
                 raise _Rollback(response)
             return response

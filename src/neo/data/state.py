@@ -50,7 +50,10 @@ class DataState:
     async def reload(self) -> None:
         """Load a fresh snapshot and swap it in."""
         async with self.core.db.transaction() as conn:
-            cache = await load_schema_cache(conn, self.settings.schemas)
+            # time zones do not change with DDL: the previous snapshot's list is reused
+            cache = await load_schema_cache(
+                conn, self.settings.schemas, timezones=self.cache.timezones
+            )
         self.cache = cache
         self.version += 1
         log.info("data.schema_reloaded", version=self.version, relations=len(cache.relations))

@@ -1,6 +1,6 @@
 """The data API's fixed SQL: catalog reads for the schema cache (named queries in queries.sql).
 
-Dynamic SQL for requests is built and run in `query.py` only.
+Dynamic SQL for requests is built in `fragments.py` and `query.py` and run in `query.py` only.
 """
 
 from __future__ import annotations
@@ -51,6 +51,27 @@ async def select_role_settings(conn: Connection) -> Rows:
     return await conn.fetch(QUERIES["select_role_settings"])
 
 
-async def select_view_columns(conn: Connection, schemas: list[str]) -> Rows:
-    """Base-table columns each view reads (for relationships through views)."""
-    return await conn.fetch(QUERIES["select_view_columns"], schemas)
+async def select_view_actions(conn: Connection, schemas: list[str]) -> Rows:
+    """Each exposed view's query as a parse tree (for relationships through views)."""
+    return await conn.fetch(QUERIES["select_view_actions"], schemas)
+
+
+async def select_sources(conn: Connection, relids: list[int]) -> Rows:
+    """Relations of other schemas read by exposed views: names, columns, views' parse trees."""
+    return await conn.fetch(QUERIES["select_sources"], relids)
+
+
+async def select_foreign_keys_of(conn: Connection, relids: list[int]) -> Rows:
+    """Foreign keys from or to the given relations."""
+    return await conn.fetch(QUERIES["select_foreign_keys_of"], relids)
+
+
+async def select_timezones(conn: Connection) -> list[str]:
+    """Time zone names PostgreSQL knows."""
+    return [r["name"] for r in await conn.fetch(QUERIES["select_timezones"])]
+
+
+async def select_geojson_schema(conn: Connection) -> str | None:
+    """The schema of PostGIS's `st_asgeojson(record)`, if installed."""
+    schema: str | None = await conn.fetchval(QUERIES["select_geojson_schema"])
+    return schema
