@@ -1,8 +1,10 @@
 """Crash consistency: a NEO process killed mid-upload (SIGKILL) leaves nothing visible, and
-the next start sweeps the half-written bytes and orphaned versions away."""
+the next start sweeps the half-written bytes and orphaned versions away; a killed resumable
+(TUS) upload is resumed from the offset that reached the disk."""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -164,3 +166,44 @@ def test_kill_mid_multipart_upload_on_s3(
         assert uploads() == []
         listed = client.list_objects_v2(Bucket=s3["bucket"]).get("Contents", [])
         assert listed == []
+
+
+def test_kill_mid_resumable_upload_then_resume(
+    database_url: str, tmp_path: Path, storage_section: dict[str, Any]
+) -> None:
+    port, bucket = free_port(), f"crash-{uuid.uuid4().hex[:6]}"
+    base = f"http://127.0.0.1:{port}/storage/v1"
+    data = os.urandom(3 << 20)
+    tus = {"Tus-Resumable": "1.0.0"}
+    with neo_process(database_url, tmp_path, port, storage_section) as proc:
+        assert httpx.post(f"{base}/bucket", json={"name": bucket}, headers=AUTH).is_success
+        meta = f"bucketName {b64(bucket)},objectName {b64('tus.bin')}"
+        head = AUTH | tus | {"Upload-Length": str(len(data)), "Upload-Metadata": meta}
+        url = httpx.post(f"{base}/upload/resumable", headers=head).headers["location"]
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(
+            f"PATCH {url.removeprefix(f'http://127.0.0.1:{port}')} HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {DEMO_SERVICE_KEY}\r\nTus-Resumable: 1.0.0\r\n"
+            f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data[: 2 << 20]
+        )
+        parts = tmp_path / "storage-tus"
+        wait_for(lambda: any(p.stat().st_size >= 1 << 20 for p in parts.glob("*.part")))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        sock.close()
+    with neo_process(database_url, tmp_path, port, storage_section):
+        info = httpx.get(f"{base}/object/info/{bucket}/tus.bin", headers=AUTH)
+        assert info.json()["statusCode"] == "404"
+        offset = int(httpx.head(url, headers=tus).headers["upload-offset"])
+        assert 1 << 20 <= offset <= 2 << 20
+        rest = AUTH | tus | {"Upload-Offset": str(offset)}
+        rest["Content-Type"] = "application/offset+octet-stream"
+        done = httpx.patch(url, content=data[offset:], headers=rest, timeout=60)
+        assert (done.status_code, done.headers["tus-complete"]) == (204, "1")
+        assert httpx.get(f"{base}/object/{bucket}/tus.bin", headers=AUTH).content == data
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()

@@ -8,11 +8,17 @@ sets `http_status`. Gateway errors (InvalidToken, UnknownRole) become `InvalidJW
 from __future__ import annotations
 
 from typing import Any
+from xml.sax.saxutils import escape
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from neo.core.errors import InvalidToken, NeoError, UnknownRole
+
+# URL prefixes whose errors take another shape (storage's prefix is `router.PREFIX`).
+TUS_PATH = "/storage/v1/upload/resumable"
+S3_PATH = "/storage/v1/s3"
+_S3_CODES = {"Duplicate": "BucketAlreadyExists", "InvalidKey": "InvalidArgument"}
 
 
 class StorageError(NeoError):
@@ -87,6 +93,28 @@ class InvalidRange(StorageError):
     http_status = 416
 
 
+class NoSuchUpload(StorageError):
+    status, code, error, message = 404, "NoSuchUpload", "not_found", "Upload not found"
+
+
+class UploadOffsetMismatch(StorageError):
+    status, code, error = 409, "InvalidUploadOffset", "Conflict"
+    message = "Upload-Offset does not match the upload's current offset"
+
+
+class UploadLocked(StorageError):
+    status, code, error = 423, "UploadLocked", "Locked"
+    message = "Another request is writing to this upload"
+
+
+class TusVersionUnsupported(StorageError):
+    status, code, error = 412, "TusVersionUnsupported", "Precondition Failed"
+    message = "Unsupported Tus-Resumable version (supported: 1.0.0)"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Tus-Version": "1.0.0"})
+
+
 class BackendFailed(StorageError):
     """The byte backend failed (disk, S3); rendered as a 500 hiding internals."""
 
@@ -106,8 +134,21 @@ def _as_storage_error(error: NeoError) -> StorageError:
 
 
 def render_storage_error(error: NeoError, request: Request) -> Response:
-    """Render `error` in storage-api's shape (HTTP 400 with the logical status in the body)."""
+    """Render `error` in storage-api's shape (HTTP 400 with the logical status in the body);
+    TUS routes answer as tus servers do (the status itself and the message as text) and S3
+    routes with S3's XML.
+
+    An error for a request that carries a body closes the connection: the body may be
+    unread (a client waiting for `100 Continue` never sends it), and what is left of it
+    must not be taken for the next request."""
     err = _as_storage_error(error)
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        err.headers["connection"] = "close"
+    path = request.url.path
+    if path == TUS_PATH or path.startswith(TUS_PATH + "/"):
+        return _tus_error(err, request)
+    if path == S3_PATH or path.startswith(S3_PATH + "/"):
+        return _s3_error(err, request)
     body: dict[str, Any] = {
         "statusCode": str(err.status),
         "code": err.code,
@@ -118,3 +159,27 @@ def render_storage_error(error: NeoError, request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=status, headers=err.headers)
     return JSONResponse(body, status_code=status, headers=err.headers)
+
+
+def _tus_error(err: StorageError, request: Request) -> Response:
+    headers = {**err.headers, "Tus-Resumable": "1.0.0"}
+    message = "Internal Server Error" if err.status >= 500 else err.message
+    body = b"" if request.method == "HEAD" else message.encode()
+    return Response(body, status_code=err.status, headers=headers, media_type="text/plain")
+
+
+def _s3_error(err: StorageError, request: Request) -> Response:
+    """S3's `<Error>` document with the real status."""
+    if err.status >= 500:
+        code, message = "InternalError", "We encountered an internal error. Please try again."
+    else:
+        code, message = _S3_CODES.get(err.code, err.code), err.message
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"<Resource>{escape(request.url.path)}</Resource></Error>"
+    )
+    content = b"" if request.method == "HEAD" else body.encode()
+    return Response(
+        content, status_code=err.status, headers=err.headers, media_type="application/xml"
+    )

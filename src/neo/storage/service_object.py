@@ -8,6 +8,7 @@ a crash leaves at worst unreferenced bytes, which the start-up sweep removes.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ import structlog
 
 from neo.core.db import Connection, savepoint
 from neo.storage import store
-from neo.storage.backends import Location, Written
+from neo.storage.backends import Location, Staged, Written
 from neo.storage.caller import Caller
 from neo.storage.errors import AccessDenied, NoSuchBucket, NoSuchKey, ResourceAlreadyExists
 from neo.storage.names import check_key
@@ -50,6 +51,8 @@ async def upload_object(
 ) -> dict[str, str]:
     """Store an object's bytes and row; `{"Id", "Key"}`."""
     check_key(key)
+    if body.is_small():
+        return await _upload_small(state, caller, bucket_id, key, body, upsert=upsert)
     bucket = await bucket_for_write(state, bucket_id)
     body.limit, body.allowed = size_limit(state, bucket), bucket["allowed_mime_types"]
     row = new_row(caller, bucket_id, key)
@@ -59,15 +62,85 @@ async def upload_object(
     written = await state.backend.write(loc, chunks, content_type=body.content_type)
     row["metadata"] = object_metadata(written, body.content_type, body.cache_control)
     row["user_metadata"] = body.user_metadata
+    return await save_object(state, caller, row, upsert=upsert)
+
+
+async def save_object(
+    state: StorageState, caller: Caller, row: dict[str, Any], *, upsert: bool
+) -> dict[str, str]:
+    """Write the row of bytes already stored at its version, as the caller (RLS decides);
+    `{"Id", "Key"}`. When the row cannot be written, the bytes are deleted."""
+    loc = Location(row["bucket_id"], row["name"], row["version"])
     try:
         async with caller.tx() as conn:
             old = await _save_row(conn, row, upsert=upsert)
     except BaseException:
         await state.backend.delete([loc])
         raise
+    return await _uploaded(state, row, old, size=row["metadata"]["size"])
+
+
+async def _upload_small(
+    state: StorageState, caller: Caller, bucket_id: str, key: str, body: UploadBody, *, upsert: bool
+) -> dict[str, str]:
+    """A body read whole, stored with one transaction as the caller and one thread hop.
+
+    The bucket is looked up while the body arrives; the bytes are hashed and stored (on
+    local disk: written, synced and renamed in one hop) while the transaction begins; then
+    the row is written (RLS decides; refused bytes are deleted) and the transaction commits.
+    """
+    bucket, data = await _bucket_and_body(state, bucket_id, body)
+    body.check(size_limit(state, bucket), bucket["allowed_mime_types"])
+    row = new_row(caller, bucket_id, key)
+    loc = Location(bucket_id, key, row["version"])
+    staging = asyncio.ensure_future(state.backend.stage(loc, data, content_type=body.content_type))
+    staged: Staged | None = None
+    try:
+        async with caller.tx() as conn:
+            staged = await staging
+            row["metadata"] = object_metadata(staged.written, body.content_type, body.cache_control)
+            row["user_metadata"] = body.user_metadata
+            old = await _save_row(conn, row, upsert=upsert)
+            await staged.place()
+    except BaseException:
+        staged = staged or await _settled(staging)
+        if staged is not None:
+            await staged.discard()
+        raise
+    return await _uploaded(state, row, old, size=len(data))
+
+
+async def _bucket_and_body(
+    state: StorageState, bucket_id: str, body: UploadBody
+) -> tuple[dict[str, Any], bytes]:
+    """The bucket (looked up while the body is read) and the body; a missing bucket wins."""
+    lookup = asyncio.ensure_future(bucket_for_write(state, bucket_id))
+    try:
+        data = await body.read_all()
+    except BaseException:
+        await asyncio.wait([lookup])
+        if not lookup.cancelled() and isinstance(lookup.exception(), NoSuchBucket):
+            raise NoSuchBucket() from None
+        raise
+    return await lookup, data
+
+
+async def _settled(task: asyncio.Future[Any]) -> Any:
+    """A task's result once it is done, or None if it failed or was cancelled."""
+    try:
+        return await task
+    except (Exception, asyncio.CancelledError):
+        return None
+
+
+async def _uploaded(
+    state: StorageState, row: dict[str, Any], old: dict[str, Any] | None, *, size: int
+) -> dict[str, str]:
+    """After the commit: drop the replaced version's bytes; the upload's answer."""
+    bucket_id, key = row["bucket_id"], row["name"]
     if old is not None and old.get("version"):
         await discard(state, [Location(bucket_id, key, old["version"])])
-    log.info("storage.object_uploaded", bucket=bucket_id, bytes=written.size)
+    log.info("storage.object_uploaded", bucket=bucket_id, bytes=size)
     return {"Id": row["id"], "Key": f"{bucket_id}/{key}"}
 
 

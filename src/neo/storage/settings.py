@@ -29,6 +29,15 @@ class S3Settings(Section):
     part_size: int = Field(16 * MIB, ge=5 * MIB)  # multipart upload part size
 
 
+class S3ProtocolSettings(Section):
+    """The S3 protocol endpoint's keys (`/storage/v1/s3`); requests signed with them act as
+    the service role. Unset: the endpoint refuses every request."""
+
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    region: str = "us-east-1"
+
+
 class StorageSettings(Section):
     """The storage capability's section of the settings tree."""
 
@@ -39,6 +48,9 @@ class StorageSettings(Section):
     signed_upload_url_expires: int = Field(7200, ge=1)  # seconds
     max_signed_url_expires: int = Field(10 * 365 * 24 * 3600, ge=1)
     image_max_bytes: int = Field(25 * MIB, ge=1)  # largest image /render/image transforms
+    resumable_dir: Path | None = None  # TUS uploads in progress; default <data_dir>/storage-tus
+    resumable_expires: int = Field(24 * 3600, ge=60)  # seconds an unfinished TUS upload lives
     sweep_on_start: bool = True  # remove bytes no metadata row points at
     sweep_grace_seconds: float = Field(900.0, ge=0)  # leave younger bytes (uploads in flight)
     s3: S3Settings = S3Settings()
+    s3_protocol: S3ProtocolSettings = S3ProtocolSettings()

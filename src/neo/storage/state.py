@@ -8,10 +8,13 @@ only when older than `sweep_grace_seconds` so uploads in flight elsewhere are le
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
@@ -20,6 +23,7 @@ from neo.storage import store
 from neo.storage.backends import Backend, Location
 from neo.storage.backends.local import LocalBackend
 from neo.storage.settings import StorageSettings
+from neo.storage.tus import UploadFiles
 
 log = structlog.get_logger("neo.storage")
 SWEEP_BATCH = 500
@@ -32,6 +36,7 @@ class StorageState:
     core: Core
     settings: StorageSettings
     backend: Backend
+    resumable_dir: Path  # unfinished TUS uploads (on local disk whatever the backend)
 
 
 def make_backend(core: Core, settings: StorageSettings) -> Backend:
@@ -50,7 +55,9 @@ async def start(core: Core, settings: StorageSettings | None) -> AsyncIterator[S
     backend = make_backend(core, settings)
     await backend.start()
     try:
-        state = StorageState(core=core, settings=settings, backend=backend)
+        tus_dir = settings.resumable_dir or core.settings.data_dir / "storage-tus"
+        tus_dir.mkdir(parents=True, exist_ok=True)
+        state = StorageState(core, settings, backend, resumable_dir=tus_dir)
         if settings.sweep_on_start:
             await sweep(state)
         yield state
@@ -69,9 +76,13 @@ async def discard(state: StorageState, locs: list[Location]) -> None:
 
 
 async def sweep(state: StorageState) -> int:
-    """Remove orphaned bytes and unfinished writes older than the grace period; how many."""
+    """Remove orphaned bytes and unfinished writes older than the grace period, and expired
+    resumable uploads; how many."""
     older_than = time.time() - state.settings.sweep_grace_seconds
     removed = await state.backend.abort_incomplete(older_than=older_than)
+    removed += await asyncio.to_thread(UploadFiles(state.resumable_dir).remove_expired, time.time())
+    stale = time.time() - state.settings.resumable_expires
+    removed += await asyncio.to_thread(_remove_stale_multipart, state.resumable_dir / "s3", stale)
     batch: list[Location] = []
     async for loc in state.backend.scan(older_than=older_than):
         batch.append(loc)
@@ -95,3 +106,14 @@ async def _remove_orphans(state: StorageState, batch: list[Location]) -> int:
             orphans += [loc for loc in locs if loc.version not in known]
     await state.backend.delete(orphans)
     return len(orphans)
+
+
+def _remove_stale_multipart(folder: Path, older_than: float) -> int:
+    """Remove S3 multipart uploads (`s3_multipart`) untouched since `older_than`; how many."""
+    removed = 0
+    for upload in folder.iterdir() if folder.is_dir() else []:
+        newest = max([p.stat().st_mtime for p in upload.iterdir()] + [upload.stat().st_mtime])
+        if newest < older_than:
+            shutil.rmtree(upload, ignore_errors=True)
+            removed += 1
+    return removed

@@ -1,4 +1,6 @@
-"""Turn an upload request body into a checked stream of the file's bytes, never buffering it.
+"""Turn an upload request body into a checked stream of the file's bytes, never buffering
+more than a small body (`SMALL_BODY`, 4 MiB with a declared length), which is read whole and
+stored in one go (one transaction, one thread hop: see `service_object`).
 
 Raw bodies (supabase-js with a Buffer) take type, cache control and user metadata from the
 headers (`content-type`, `cache-control`, `x-metadata` as base64 JSON); with
@@ -28,6 +30,7 @@ from neo.storage.names import check_mime
 DEFAULT_TYPE = "text/plain;charset=UTF-8"
 MAX_FIELD = 64 * 1024
 MULTIPART_SLACK = 1024 * 1024  # form fields and boundaries around the file part
+SMALL_BODY = 4 * 1024 * 1024  # bodies up to this size are read whole, then stored in one go
 
 
 @dataclass
@@ -49,6 +52,23 @@ class UploadBody:
             raise EntityTooLarge()
         return chunk
 
+    def is_small(self) -> bool:
+        """Whether the declared body is small enough to be read whole."""
+        declared = self.request.headers.get("content-length", "")
+        if not (declared.isascii() and declared.isdigit()):
+            return False
+        return int(declared) <= SMALL_BODY
+
+    async def read_all(self) -> bytes:
+        """The whole file (a small body), checked against the limit set now."""
+        return b"".join([chunk async for chunk in self.chunks()])
+
+    def check(self, limit: int, allowed: list[str] | None) -> None:
+        """Check a body read whole against a bucket's size limit and MIME types."""
+        if self.size > limit:
+            raise EntityTooLarge()
+        check_mime(self.content_type, allowed)
+
     def chunks(self) -> AsyncIterator[bytes]:
         """The file's bytes, checked against the size limit and allowed MIME types."""
         headers = self.request.headers
@@ -60,7 +80,7 @@ class UploadBody:
             return self._multipart(params.get(b"boundary", b""))
         if declared > self.limit:
             raise EntityTooLarge()
-        self.content_type = headers.get("content-type") or DEFAULT_TYPE
+        self.content_type = headers.get("content-type") or self.content_type
         check_mime(self.content_type, self.allowed)
         self.cache_control = headers.get("cache-control") or "no-cache"
         self.user_metadata = _decode_header_metadata(headers.get("x-metadata"))

@@ -30,6 +30,19 @@ class Written:
     etag: str  # quoted MD5 hex, like S3's ETag
 
 
+class Staged(Protocol):
+    """A small object's bytes, hashed and stored or held back until `place`; either way not
+    visible, since no row points at them yet."""
+
+    written: Written
+
+    async def place(self) -> None:
+        """Make the bytes durable at their location (all of them, or nothing)."""
+
+    async def discard(self) -> None:
+        """Remove what was staged or placed; safe to call at any point, more than once."""
+
+
 class ByteStream(Protocol):
     """An opened object (or range of it), read in chunks; `aclose` releases it."""
 
@@ -52,6 +65,9 @@ class Backend(Protocol):
     ) -> Written:
         """Store `chunks` at `loc` atomically: all of it becomes visible, or nothing."""
 
+    async def stage(self, loc: Location, data: bytes, *, content_type: str) -> Staged:
+        """Hash `data` and store it for `loc` (or hold it until `place`): small bodies."""
+
     async def open(self, loc: Location, start: int = 0, end: int | None = None) -> ByteStream:
         """Bytes `start..end` (inclusive) of `loc`; FileNotFoundError when missing."""
 
@@ -68,4 +84,4 @@ class Backend(Protocol):
         """Remove unfinished writes (temp files, multipart uploads); how many."""
 
 
-__all__ = ["Backend", "ByteStream", "Location", "Written"]
+__all__ = ["Backend", "ByteStream", "Location", "Staged", "Written"]

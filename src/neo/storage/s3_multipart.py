@@ -1,0 +1,172 @@
+"""S3 multipart uploads for the S3 protocol endpoint (what boto3 and the AWS CLI use above
+8 MiB): parts are kept on local disk under `<resumable_dir>/s3/<uploadId>/` whatever the
+byte backend, and CompleteMultipartUpload streams them, in the order the client lists, into
+the backend as one new version and saves its row (nothing is visible before). Each part is
+written to a temp file and renamed, with its MD5 (the part's ETag) beside it. Uploads left
+unfinished are removed by the sweep once older than `storage.resumable_expires`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from neo.storage.backends import Location
+from neo.storage.caller import Caller
+from neo.storage.errors import EntityTooLarge, InvalidRequest, StorageError
+from neo.storage.names import check_key
+from neo.storage.service_object import (
+    bucket_for_write,
+    new_row,
+    object_metadata,
+    save_object,
+    size_limit,
+)
+from neo.storage.state import StorageState
+from neo.storage.tus import WRITE_BUFFER, part_chunks
+
+MAX_PARTS = 10000
+
+
+class NoSuchUpload(StorageError):
+    status, code, error = 404, "NoSuchUpload", "NoSuchUpload"
+    message = "The specified multipart upload does not exist"
+
+
+class InvalidPart(StorageError):
+    code, error = "InvalidPart", "InvalidPart"
+    message = "One or more of the specified parts could not be found or did not match"
+
+
+def _folder(state: StorageState, upload_id: str) -> Path:
+    try:
+        return state.resumable_dir / "s3" / uuid.UUID(upload_id).hex
+    except ValueError:
+        raise NoSuchUpload() from None
+
+
+async def create(state: StorageState, bucket: str, key: str, content_type: str) -> str:
+    """Start a multipart upload; its id."""
+    check_key(key)
+    await bucket_for_write(state, bucket)
+    upload_id = uuid.uuid4().hex
+    info = {"bucket": bucket, "key": key, "content_type": content_type}
+
+    def write() -> None:
+        folder = _folder(state, upload_id)
+        folder.mkdir(parents=True)
+        (folder / "upload.json").write_text(json.dumps(info))
+
+    await asyncio.to_thread(write)
+    return upload_id
+
+
+async def _info(state: StorageState, upload_id: str, bucket: str, key: str) -> dict[str, Any]:
+    path = _folder(state, upload_id) / "upload.json"
+    try:
+        info: dict[str, Any] = json.loads(await asyncio.to_thread(path.read_text))
+    except FileNotFoundError:
+        raise NoSuchUpload() from None
+    if (info["bucket"], info["key"]) != (bucket, key):
+        raise NoSuchUpload()
+    return info
+
+
+async def put_part(
+    state: StorageState, upload_id: str, bucket: str, key: str, number: int,
+    chunks: AsyncIterator[bytes],
+) -> str:  # fmt: skip
+    """Store part `number` (replacing an earlier one); its ETag."""
+    if not 1 <= number <= MAX_PARTS:
+        raise InvalidRequest("partNumber must be between 1 and 10000")
+    await _info(state, upload_id, bucket, key)
+    folder, limit = _folder(state, upload_id), state.settings.file_size_limit
+    tmp = folder / f"{uuid.uuid4().hex}.tmp"
+    md5, size, pending = hashlib.md5(usedforsecurity=False), 0, list[bytes]()
+    handle = await asyncio.to_thread(open, tmp, "xb")
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise EntityTooLarge()
+            pending.append(chunk)
+            if sum(map(len, pending)) >= WRITE_BUFFER:
+                await asyncio.to_thread(_write, handle, md5, pending)
+                pending = []
+        await asyncio.to_thread(_write, handle, md5, pending)
+        await asyncio.to_thread(os.fsync, handle.fileno())
+    except BaseException:
+        handle.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    handle.close()
+    etag = f'"{md5.hexdigest()}"'
+    await asyncio.to_thread(_keep_part, tmp, folder / f"{number:05d}", etag)
+    return etag
+
+
+def _write(handle: Any, md5: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        md5.update(chunk)
+        handle.write(chunk)
+
+
+def _keep_part(tmp: Path, base: Path, etag: str) -> None:
+    base.with_suffix(".etag").write_text(etag)
+    os.replace(tmp, base.with_suffix(".part"))
+
+
+async def complete(
+    state: StorageState, upload_id: str, bucket: str, key: str, parts: list[tuple[int, str]]
+) -> str:
+    """Join the listed parts into the object; its ETag (MD5 of the whole, as NEO's are)."""
+    info = await _info(state, upload_id, bucket, key)
+    folder = _folder(state, upload_id)
+    numbers = [n for n, _ in parts]
+    if not parts or numbers != sorted(set(numbers)):
+        raise InvalidRequest("Parts must be listed in ascending order, each once")
+    files = await asyncio.to_thread(_checked_parts, folder, parts)
+    total = sum(f.stat().st_size for f in files)
+    if total > size_limit(state, await bucket_for_write(state, bucket)):
+        raise EntityTooLarge()
+    caller = Caller.superuser(state.core.db)
+    row = new_row(caller, bucket, key)
+    loc = Location(bucket, key, row["version"])
+    written = await state.backend.write(loc, _joined(files), content_type=info["content_type"])
+    row["metadata"] = object_metadata(written, info["content_type"], "no-cache")
+    await save_object(state, caller, row, upsert=True)
+    await asyncio.to_thread(shutil.rmtree, folder, True)
+    return written.etag
+
+
+def _checked_parts(folder: Path, parts: list[tuple[int, str]]) -> list[Path]:
+    files = []
+    for number, etag in parts:
+        base = folder / f"{number:05d}"
+        try:
+            stored = base.with_suffix(".etag").read_text()
+        except FileNotFoundError:
+            raise InvalidPart() from None
+        if stored.strip('"') != etag.strip().strip('"'):
+            raise InvalidPart()
+        files.append(base.with_suffix(".part"))
+    return files
+
+
+async def _joined(files: list[Path]) -> AsyncIterator[bytes]:
+    for path in files:
+        async for chunk in part_chunks(path):
+            yield chunk
+
+
+async def abort(state: StorageState, upload_id: str, bucket: str, key: str) -> None:
+    """Drop an unfinished multipart upload and its parts."""
+    await _info(state, upload_id, bucket, key)
+    await asyncio.to_thread(shutil.rmtree, _folder(state, upload_id), True)
