@@ -1,12 +1,15 @@
 """Fixtures of the sandbox tests: a real local runtime (bubblewrap, cgroups, seccomp) on this
-host, sandboxes made by a factory, and the app with sandboxes enabled on a searchable root.
+host, a real docker runtime on a private `dockerd` (`dockerd.py`), sandboxes made by a factory,
+and the app with sandboxes enabled on a searchable root.
 
-bubblewrap is required: without it these tests fail with a message (CI installs it through
-`scripts/ci-setup`), they are never skipped.
+bubblewrap and dockerd are required: without them these tests fail with a message (CI
+installs both through `scripts/ci-setup`). The docker tests skip, with dockerd's own error,
+only when the daemon is installed but cannot run on the host.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import tempfile
@@ -20,12 +23,14 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from neo.sandbox.lifecycle import build_runtime
-from neo.sandbox.runtimes.base import ExecRequest, ExecResult, Limits, SandboxSpec
+from neo.sandbox.runtimes.base import ExecRequest, ExecResult, Limits, Runtime, SandboxSpec
+from neo.sandbox.runtimes.containers import DockerRuntime
 from neo.sandbox.runtimes.local import LocalRuntime
 from neo.sandbox.runtimes.output import collect
 from neo.sandbox.runtimes.probe import probe
 from neo.sandbox.settings import SandboxSettings
 from neo.settings import Settings
+from tests.sandbox.dockerd import DaemonUnavailable, running_dockerd
 from tests.support.servers import running_app
 
 SMALL = Limits(cpus=1.0, memory_mb=128, disk_mb=16, pids=64)
@@ -39,11 +44,17 @@ def bwrap_installed() -> None:
         pytest.fail("bubblewrap (bwrap) is not installed: run scripts/ci-setup", pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def sandbox_root() -> Iterator[Path]:
-    """A sandbox root every sandbox uid can traverse (pytest's tmp dirs are 0700)."""
+def searchable_root() -> Path:
+    """A new sandbox root every sandbox uid can traverse (pytest's tmp dirs are 0700)."""
     root = Path(tempfile.mkdtemp(prefix="neo-sbx-", dir="/tmp"))
     root.chmod(0o711)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sandbox_root() -> Iterator[Path]:
+    """The module's sandbox root."""
+    root = searchable_root()
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -55,7 +66,7 @@ def sandbox_settings(sandbox_root: Path) -> SandboxSettings:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def runtime(sandbox_settings: SandboxSettings) -> AsyncIterator[LocalRuntime]:
+async def local_runtime(sandbox_settings: SandboxSettings) -> AsyncIterator[LocalRuntime]:
     """The local runtime, as the app builds it; every sandbox is removed afterwards."""
     report = probe(sandbox_settings, Path("/nonexistent"))
     assert report.ok, "host isolation missing: " + "; ".join(report.missing)
@@ -66,11 +77,50 @@ async def runtime(sandbox_settings: SandboxSettings) -> AsyncIterator[LocalRunti
     remove_parents(built)
 
 
+@pytest.fixture(scope="module")
+def runtime(local_runtime: LocalRuntime) -> LocalRuntime:
+    """The runtime of the module's tests (the local one unless a module parametrizes it)."""
+    return local_runtime
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> Iterator[str]:
+    """A private Docker daemon (`unix://` URL), started for the session."""
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        pytest.fail("dockerd is not installed: run scripts/ci-setup", pytrace=False)
+    try:
+        with running_dockerd(dockerd) as host:
+            yield host
+    except DaemonUnavailable as exc:
+        pytest.skip(f"the Docker daemon cannot run on this host: {exc}")
+
+
+@pytest.fixture(scope="module")
+def docker_settings(docker_host: str) -> Iterator[SandboxSettings]:
+    """Settings of a docker runtime on its own root (reaps never cross runtimes)."""
+    root = searchable_root()
+    yield SandboxSettings(runtime="docker", root=root, docker={"host": docker_host})
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def docker_runtime(docker_settings: SandboxSettings) -> AsyncIterator[DockerRuntime]:
+    """The docker runtime, as the app builds it (the base image built on first use)."""
+    report = await asyncio.to_thread(probe, docker_settings, Path("/nonexistent"))
+    assert report.ok, "docker runtime unavailable: " + "; ".join(report.missing)
+    built = build_runtime(docker_settings, report)
+    assert isinstance(built, DockerRuntime)
+    yield built
+    await built.reap(set())
+    await built.close()
+
+
 MakeSandbox = Callable[..., Awaitable[SandboxSpec]]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def make_sandbox(runtime: LocalRuntime) -> AsyncIterator[MakeSandbox]:
+async def make_sandbox(runtime: Runtime) -> AsyncIterator[MakeSandbox]:
     """Factory of started sandboxes (limits overridable); deleted after the test."""
     made: list[str] = []
 
@@ -89,12 +139,25 @@ async def make_sandbox(runtime: LocalRuntime) -> AsyncIterator[MakeSandbox]:
         await runtime.delete(sandbox_id)
 
 
-async def run(
-    runtime: LocalRuntime, spec: SandboxSpec, command: str, seconds: float = 10
-) -> ExecResult:
+async def run(runtime: Runtime, spec: SandboxSpec, command: str, seconds: float = 10) -> ExecResult:
     """Run a command in a sandbox through its agent."""
     events = runtime.exec(spec.id, ExecRequest(command, timeout=seconds))
     return await collect(events, 1 << 20)
+
+
+def wait_for_port(port: int, seconds: int = 30) -> str:
+    """A command that returns once something listens on `port` inside (one process polling,
+    for at most `seconds`), printing `listening` or `nothing`."""
+    loop = (
+        "import socket, time\n"
+        f"end = time.time() + {seconds}\n"
+        "while time.time() < end:\n"
+        f"    try: socket.create_connection(('127.0.0.1', {port})).close()\n"
+        "    except OSError: time.sleep(0.05); continue\n"
+        "    print('listening'); break\n"
+        "else: print('nothing')"
+    )
+    return f'python3 -c "{loop}"'
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +183,9 @@ async def app(sandbox_app_settings: Settings) -> AsyncIterator[FastAPI]:
         remove_parents(runtime)
 
 
-def remove_parents(runtime: LocalRuntime) -> None:
-    """Remove the (empty) cgroup parents a test runtime created."""
-    if runtime.cgroups is not None:
+def remove_parents(runtime: Runtime) -> None:
+    """Remove the (empty) cgroup parents a local test runtime created."""
+    if isinstance(runtime, LocalRuntime) and runtime.cgroups is not None:
         for path in runtime.cgroups._dirs(""):
             if path.is_dir():
                 path.rmdir()

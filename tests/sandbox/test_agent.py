@@ -34,11 +34,15 @@ async def test_a_client_hanging_up_kills_its_command(
     events = runtime.exec(spec.id, ExecRequest("echo go; sleep 30; touch /workspace/late"))
     first = await anext(events)
     assert first.data == "go\n"
-    during = await run(runtime, spec, "cat /proc/[0-9]*/comm | grep -c '^sleep$' || true")
+    count = "cat /proc/[0-9]*/comm | grep -c '^sleep$' || true"
+    for _ in range(50):  # `echo go` ran; the shell starts `sleep` right after
+        if (during := await run(runtime, spec, count)).stdout.strip() == "1":
+            break
+        await asyncio.sleep(0.02)
     assert during.stdout.strip() == "1"
     await events.aclose()  # type: ignore[attr-defined]
     await asyncio.sleep(0.3)
-    left = await run(runtime, spec, "cat /proc/[0-9]*/comm | grep -c '^sleep$' || true")
+    left = await run(runtime, spec, count)
     assert left.stdout.strip() == "0"
 
 

@@ -1,7 +1,8 @@
-"""The escape suite: code inside a local sandbox tries to get out, and stays contained.
+"""The escape suite: code inside a sandbox tries to get out, and stays contained, on every
+runtime: local (real bubblewrap sandboxes on this host: namespaces, cgroups, seccomp, tmpfs
+quotas) and docker (real hardened containers on a private dockerd).
 
-Each test runs real commands in real bubblewrap sandboxes on this host (namespaces, cgroups,
-seccomp, tmpfs quotas) and bounds its own time.
+Each test bounds its own time.
 """
 
 from __future__ import annotations
@@ -14,16 +15,26 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from neo.sandbox.lifecycle import build_runtime
-from neo.sandbox.runtimes.base import SandboxSpec
+from neo.sandbox.runtimes.base import Runtime, SandboxSpec
+from neo.sandbox.runtimes.containers import DockerRuntime
 from neo.sandbox.runtimes.local import LocalRuntime
 from neo.sandbox.runtimes.probe import probe
 from neo.sandbox.settings import SandboxSettings
 from tests.sandbox.conftest import SLOTS, SMALL, MakeSandbox, run
 
 
+@pytest.fixture(scope="module", params=["local", "docker"])
+def runtime(request: pytest.FixtureRequest) -> Runtime:
+    """Each test runs once per runtime."""
+    chosen: Runtime = request.getfixturevalue(f"{request.param}_runtime")
+    return chosen
+
+
 async def test_host_secrets_and_data_dirs_are_invisible(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox, tmp_path: Path
+    runtime: Runtime, make_sandbox: MakeSandbox, tmp_path: Path
 ) -> None:
     spec = await make_sandbox()
     secret = tmp_path / "neo-data-secret"
@@ -32,7 +43,7 @@ async def test_host_secrets_and_data_dirs_are_invisible(
         "/etc/shadow",
         "/root",
         str(secret),
-        str(runtime.root),
+        str(runtime.files_root(spec.id).parent.parent),
         "/work",
         "/proc/1/root/etc/shadow",
     ]:
@@ -42,7 +53,7 @@ async def test_host_secrets_and_data_dirs_are_invisible(
 
 
 async def test_other_sandboxes_files_are_invisible(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     one, other = await make_sandbox(), await make_sandbox()
     await run(runtime, other, "echo private > /workspace/secret.txt")
@@ -54,7 +65,7 @@ async def test_other_sandboxes_files_are_invisible(
 
 
 async def test_system_directories_are_read_only(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     spec = await make_sandbox()
     for target in ["/usr/evil", "/etc/evil", "/bin/evil", "/evil", "/proc/sys/kernel/evil"]:
@@ -66,7 +77,7 @@ async def test_system_directories_are_read_only(
 
 
 async def test_network_is_denied_even_to_host_loopback(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -116,15 +127,14 @@ async def test_without_seccomp_the_network_namespace_alone_refuses(
 
 
 async def test_fork_bomb_hits_the_pids_limit_and_the_sandbox_stays_killable(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     spec = await make_sandbox(pids=32)
-    assert runtime.cgroups is not None
     bomb = asyncio.create_task(run(runtime, spec, "f(){ f|f & }; f; sleep 3", seconds=3))
     peak = 0
     deadline = time.monotonic() + 2.5
     while time.monotonic() < deadline:
-        peak = max(peak, len(runtime.cgroups.pids(spec.id)))
+        peak = max(peak, len(await asyncio.to_thread(runtime.host_pids, spec.id)))
         await asyncio.sleep(0.05)
     assert 0 < peak <= 32
     host_started = time.monotonic()
@@ -132,13 +142,13 @@ async def test_fork_bomb_hits_the_pids_limit_and_the_sandbox_stays_killable(
     assert time.monotonic() - host_started < 1
     started = time.monotonic()
     await runtime.stop(spec.id)
-    assert runtime.cgroups.pids(spec.id) == []
+    assert runtime.host_pids(spec.id) == []
     assert time.monotonic() - started < 5
     bomb.cancel()
     await asyncio.gather(bomb, return_exceptions=True)
 
 
-async def test_memory_bomb_is_oom_killed(runtime: LocalRuntime, make_sandbox: MakeSandbox) -> None:
+async def test_memory_bomb_is_oom_killed(runtime: Runtime, make_sandbox: MakeSandbox) -> None:
     spec = await make_sandbox(memory_mb=64)
     bomb = 'python3 -c "x = []\nwhile True: x.append(bytearray(8 << 20))"'
     result = await run(runtime, spec, bomb, seconds=20)
@@ -148,7 +158,7 @@ async def test_memory_bomb_is_oom_killed(runtime: LocalRuntime, make_sandbox: Ma
     assert after.stdout == "alive\n"  # the sandbox (its agent) survives its command
 
 
-async def test_cpu_hog_is_throttled(runtime: LocalRuntime, make_sandbox: MakeSandbox) -> None:
+async def test_cpu_hog_is_throttled(runtime: Runtime, make_sandbox: MakeSandbox) -> None:
     spec = await make_sandbox(cpus=0.2)
     hog = (
         'python3 -c "import time\nend = time.time() + 1.5\n'
@@ -160,11 +170,11 @@ async def test_cpu_hog_is_throttled(runtime: LocalRuntime, make_sandbox: MakeSan
 
 
 async def test_host_and_other_sandboxes_processes_are_invisible_and_unsignallable(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     one, other = await make_sandbox(), await make_sandbox()
-    assert runtime.cgroups is not None
-    victims = [*runtime.cgroups.pids(other.id), os.getpid(), 1]
+    victims = [*runtime.host_pids(other.id), os.getpid(), 1]
+    assert len(victims) > 2
     listing = await run(runtime, one, "ls /proc | grep -E '^[0-9]+$' | wc -l")
     assert int(listing.stdout) <= 6  # bwrap's init, the agent, this shell and its children
     for pid in victims:
@@ -175,7 +185,7 @@ async def test_host_and_other_sandboxes_processes_are_invisible_and_unsignallabl
 
 
 async def test_ptrace_mount_and_unshare_are_refused(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     spec = await make_sandbox()
     ptrace = (
@@ -196,25 +206,35 @@ async def test_ptrace_mount_and_unshare_are_refused(
 
 
 async def test_setuid_binaries_cannot_raise_privileges(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     spec = await make_sandbox()
     status = await run(runtime, spec, "grep -E 'NoNewPrivs|CapEff|CapBnd' /proc/self/status")
     assert "NoNewPrivs:\t1" in status.stdout
     assert "CapEff:\t0000000000000000" in status.stdout
-    uid_map = await run(runtime, spec, "cat /proc/self/uid_map")
-    assert uid_map.stdout.split()[:1] == ["1000"]  # root is not mapped at all
-    assert len(uid_map.stdout.strip().splitlines()) == 1
+    inside_uid = "1000" if isinstance(runtime, LocalRuntime) else str(runtime.owner_uid(spec))
+    if isinstance(runtime, LocalRuntime):
+        uid_map = await run(runtime, spec, "cat /proc/self/uid_map")
+        assert uid_map.stdout.split()[:1] == ["1000"]  # root is not mapped at all
+        assert len(uid_map.stdout.strip().splitlines()) == 1
+        mounts = await run(runtime, spec, "grep ' /usr ' /proc/self/mountinfo")
+        assert "nosuid" in mounts.stdout
+    else:  # a setuid-root copy of a shell, made by the sandbox's own hand, cannot be one
+        made = await run(runtime, spec, "cp /bin/busybox /workspace/sh && chmod 4755 /workspace/sh")
+        assert made.exit_code == 0
+        host_copy = runtime.files_root(spec.id) / "sh"
+        await asyncio.to_thread(os.chown, host_copy, 0, 0)  # even if the host made it root's
+        await asyncio.to_thread(os.chmod, host_copy, 0o4755)
+        escalated = await run(runtime, spec, "/workspace/sh -c 'id -u'")
+        assert escalated.stdout.strip() == inside_uid  # nosuid workspace + no-new-privileges
     su = await run(
         runtime, spec, "su -c 'id -u' root </dev/null; /usr/bin/newgrp root </dev/null; id -u"
     )
-    assert su.stdout.strip().splitlines()[-1] == "1000"
-    mounts = await run(runtime, spec, "grep ' /usr ' /proc/self/mountinfo")
-    assert "nosuid" in mounts.stdout
+    assert su.stdout.strip().splitlines()[-1] == inside_uid
 
 
 async def test_filling_the_disk_stops_at_the_quota(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     spec = await make_sandbox(disk_mb=8)
     result = await run(runtime, spec, "dd if=/dev/zero of=/workspace/big bs=1M count=32")
@@ -225,13 +245,30 @@ async def test_filling_the_disk_stops_at_the_quota(
     assert "No space left" in tmp.stderr  # /tmp is a tmpfs of `tmp_mb`
 
 
+def _state(pid: int) -> str | None:
+    """A process's state letter, None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return status.split("State:", 1)[1].split()[0]
+
+
 async def test_stopped_sandbox_leaves_no_process_and_delete_leaves_no_trace(
-    runtime: LocalRuntime, make_sandbox: MakeSandbox
+    runtime: Runtime, make_sandbox: MakeSandbox
 ) -> None:
     spec = await make_sandbox()
     await run(runtime, spec, "sleep 100 >/dev/null 2>&1 & echo started")
+    pids = runtime.host_pids(spec.id)
+    assert pids
     await runtime.delete(spec.id)
-    assert runtime.cgroups is not None
-    assert runtime.cgroups.pids(spec.id) == []
-    assert spec.id not in runtime.cgroups.names()
-    assert not (runtime.root / spec.id).exists()
+    assert runtime.host_pids(spec.id) == []
+    left = {pid: _state(pid) for pid in pids}
+    assert set(left.values()) <= {None, "Z"}, left
+    if isinstance(runtime, LocalRuntime):
+        assert runtime.cgroups is not None
+        assert spec.id not in runtime.cgroups.names()
+    else:
+        assert isinstance(runtime, DockerRuntime)
+        assert not runtime.client.containers.list(all=True, filters={"name": spec.id})
+    assert not runtime.files_root(spec.id).parent.exists()

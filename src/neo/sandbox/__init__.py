@@ -7,9 +7,15 @@ runtime (`runtimes/local.py`) runs each sandbox under bubblewrap: user, pid, net
 only), ipc, uts and mount namespaces, read-only system directories, a tmpfs workspace of the
 sandbox's disk size under `<data_dir>/sandboxes/<id>/workspace`, no capabilities,
 no-new-privileges, a seccomp filter and cgroup limits (v1 or v2). An in-sandbox agent serves
-exec over a Unix socket. `probe(settings, data_dir)` reports what isolation the host offers;
-sandboxes are refused, naming what is missing, when it is less than configured.
-Docker and Kubernetes runtimes implement the same `runtimes.base.Runtime` Protocol later.
+exec, background commands (`commands.py`; shell sessions on top of exec: `sessions.py`),
+terminals (`pty_routes.py`, a WebSocket) and connections to ports inside (`preview.py`:
+preview URLs, with `loopback_ports`) over a Unix socket. The `docker` runtime
+(`runtimes/containers.py`) runs the same agent in one hardened container per sandbox (no
+capabilities, no-new-privileges, the same seccomp rules, read-only root, network `none`,
+limits) with the same host-side workspace.
+`probe(settings, data_dir)` reports what isolation the host offers; sandboxes are refused,
+naming what is missing, when it is less than configured. A Kubernetes runtime implements the
+same `runtimes.base.Runtime` Protocol later.
 """
 
 from pathlib import Path

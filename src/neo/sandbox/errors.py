@@ -80,3 +80,42 @@ class SandboxStartFailed(SandboxError):
     """The runtime failed to start a sandbox (logged with its reason; 5xx bodies hide it)."""
 
     status, code, message = 500, "sandbox_start_failed", "The sandbox failed to start"
+
+
+class InvalidTerminal(SandboxError):
+    status, code, message = 422, "invalid_terminal", "Invalid terminal parameters"
+
+
+class CommandNotFound(SandboxError):
+    status, code, message = 404, "command_not_found", "No such background command"
+
+
+class SessionNotFound(SandboxError):
+    status, code, message = 404, "session_not_found", "No such session"
+
+
+class SessionExists(SandboxError):
+    status, code, message = 409, "session_exists", "A session of that id exists"
+
+
+class CommandFailed(SandboxError):
+    status, code, message = 422, "command_failed", "The command could not be started"
+
+
+class PortsDisabled(SandboxError):
+    status, code, message = 409, "ports_disabled", "Sandboxes here cannot serve ports"
+
+
+class PreviewDenied(SandboxError):
+    status, code, message = 403, "preview_denied", "Preview token missing or not valid"
+
+
+class PreviewUnavailable(SandboxError):
+    """Nothing answers HTTP on the port inside (the message says what happened)."""
+
+    status, code, message = 502, "preview_unavailable", "The sandbox's port does not answer"
+    expose = True
+
+
+class RequestTooLarge(SandboxError):
+    status, code, message = 413, "request_too_large", "Request body too large"

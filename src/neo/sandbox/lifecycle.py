@@ -36,9 +36,26 @@ def resolve(settings: SandboxSettings, core: Core) -> SandboxSettings:
 
 
 def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | None:
-    """The local runtime, when the host offers what the settings require."""
+    """The configured runtime, when the host offers what the settings require."""
     if not settings.enabled or not report.ok:
         return None
+    if settings.runtime == "docker":
+        # Imported here: the Docker SDK costs ~0.1 s of start-up when the runtime is local.
+        from neo.sandbox.runtimes.containers import DockerRuntime
+
+        assert report.docker is not None
+        return DockerRuntime(
+            report.root,
+            client=report.docker,
+            image=settings.docker.image,
+            python=settings.docker.python,
+            uid_base=settings.uid_base,
+            tmp_mb=settings.tmp_mb,
+            start_timeout=settings.docker.start_timeout,
+            seccomp_profile=seccomp.docker_profile(loopback_ports=settings.loopback_ports)
+            if settings.seccomp
+            else None,
+        )
     assert report.bwrap
     assert report.setpriv
     return LocalRuntime(
@@ -46,7 +63,9 @@ def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | N
         bwrap_path=report.bwrap,
         setpriv=report.setpriv,
         cgroups=report.cgroups,
-        seccomp_bpf=seccomp.export_bpf() if settings.seccomp else None,
+        seccomp_bpf=seccomp.export_bpf(loopback_ports=settings.loopback_ports)
+        if settings.seccomp
+        else None,
         uid_base=settings.uid_base,
         tmp_mb=settings.tmp_mb,
     )

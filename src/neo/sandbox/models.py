@@ -74,6 +74,41 @@ class ExecBody(Body):
     mode: Literal["agent", "oneshot"] = "agent"
 
 
+class CommandBody(Body):
+    """POST /sandboxes/{id}/commands: a command run in the background."""
+
+    command: str = Field(min_length=1, max_length=1 << 16)
+    cwd: str = Field(".", max_length=4096)
+    env: Env = {}
+
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class SessionBody(Body):
+    """POST /sandboxes/{id}/sessions: a shell session (id chosen or generated)."""
+
+    id: str | None = Field(None, pattern=SESSION_ID_PATTERN)
+    cwd: str = Field("/workspace", min_length=1, max_length=4096)
+
+
+class SessionExecBody(Body):
+    """POST /sandboxes/{id}/sessions/{sid}/exec."""
+
+    command: str = Field(min_length=1, max_length=(1 << 16) - 1024)  # room for the wrapping
+    timeout: float | None = Field(None, gt=0)
+    background: bool = False
+
+
+class PtyParams(Body):
+    """GET /sandboxes/{id}/pty (WebSocket) query: the terminal's command, directory, size."""
+
+    command: str = Field("", max_length=1 << 16)
+    cwd: str = Field(".", max_length=4096)
+    cols: int = Field(80, ge=1, le=1000)
+    rows: int = Field(24, ge=1, le=1000)
+
+
 class MoveBody(Body):
     """POST /sandboxes/{id}/files/move."""
 

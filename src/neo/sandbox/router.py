@@ -1,8 +1,11 @@
-"""HTTP routes of `/sandbox/v1`: sandboxes, exec (JSON and streamed NDJSON) and files.
+"""HTTP routes of `/sandbox/v1`: sandboxes, exec (JSON and streamed NDJSON), files,
+background commands (`commands_routes.py`), shell sessions (`sessions_routes.py`), the
+terminal WebSocket (`pty_routes.py`) and preview URLs (`preview_routes.py`).
 
-Lifecycle routes run in the caller's transaction (`Tx`, RLS decides visibility). Exec and
-file routes look the sandbox up in a short transaction of their own (`SandboxDep`) and then
-hold no database connection while commands run or bytes move.
+Lifecycle routes run in the caller's transaction (`Tx`, committed before the answer;
+RLS decides visibility). Exec and file routes look the sandbox up in a short transaction of
+their own (`SandboxDep`) and then hold no database connection while commands run or bytes
+move.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from fastapi.responses import StreamingResponse
 
 from neo.core.deps import ActorDep, CoreDep, Tx
 from neo.core.runtime import Core
-from neo.sandbox import files_routes, service
+from neo.sandbox import (
+    commands_routes,
+    files_routes,
+    preview_routes,
+    pty_routes,
+    service,
+    sessions_routes,
+)
 from neo.sandbox.deps import SandboxDep, StateDep
 from neo.sandbox.errors import SandboxError
 from neo.sandbox.models import CreateSandbox, ExecBody, Sandbox
@@ -130,3 +140,7 @@ async def _touch(core: Core, sandbox: Sandbox) -> None:
 
 
 router.include_router(files_routes.router)
+router.include_router(commands_routes.router)
+router.include_router(sessions_routes.router)
+router.include_router(pty_routes.router)
+router.include_router(preview_routes.router)

@@ -1,4 +1,5 @@
-"""Sandbox use cases: create, list, get, start, stop, delete and exec, for one caller.
+"""Sandbox use cases: create, list, get, start, stop, delete, exec and terminals, for one
+caller.
 
 Functions take the caller's connection (RLS shows an authenticated user only their own rows,
 the service role all of them) and the capability's state; they never commit. The runtime's
@@ -33,8 +34,10 @@ from neo.sandbox.runtimes.base import (
     ExecRequest,
     Limits,
     NetworkPolicy,
+    PtyRequest,
     Runtime,
     StartFailed,
+    Terminal,
 )
 from neo.sandbox.runtimes.probe import ProbeReport
 from neo.sandbox.settings import SandboxSettings
@@ -189,6 +192,16 @@ async def _translated(
             yield event
     except AgentUnavailable:
         raise SandboxNotRunning(f"sandbox {sandbox_id} does not answer (stopped?)") from None
+
+
+async def open_terminal(state: Sandboxes, sandbox: Sandbox, request: PtyRequest) -> Terminal:
+    """An interactive terminal in a running sandbox, through its agent."""
+    if sandbox.state != "started":
+        raise SandboxNotRunning(f"sandbox {sandbox.id} is {sandbox.state}")
+    try:
+        return await state.runtime.open_pty(sandbox.id, request)
+    except AgentUnavailable:
+        raise SandboxNotRunning(f"sandbox {sandbox.id} does not answer (stopped?)") from None
 
 
 async def record_activity(conn: Connection, sandbox_id: str) -> None:

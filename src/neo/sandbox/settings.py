@@ -23,11 +23,22 @@ class SandboxLimits(Section):
     pids: int = Field(256, ge=8, le=1 << 16)
 
 
+class DockerSettings(Section):
+    """The `docker` runtime: which daemon, which image, how the agent starts in it."""
+
+    host: str | None = None  # e.g. unix:///run/docker.sock; default: DOCKER_HOST or the usual
+    image: str = Field("neo/sandbox-base:local", min_length=1)
+    build_image: bool = True  # build `image` from this host's python3 + busybox when missing
+    python: str = Field("/usr/bin/python3", pattern=r"^/\S+$")  # the agent's interpreter
+    start_timeout: float = Field(20.0, gt=0)
+
+
 class SandboxSettings(Section):
     """How sandboxes run on this host."""
 
     enabled: bool = True
-    runtime: Literal["local"] = "local"
+    runtime: Literal["local", "docker"] = "local"
+    docker: DockerSettings = DockerSettings()
     root: Path | None = None  # default: <data_dir>/sandboxes; every ancestor must be o+x
     defaults: SandboxLimits = SandboxLimits()
     maximum: SandboxLimits = SandboxLimits(cpus=4, memory_mb=8192, disk_mb=16384, pids=4096)
@@ -37,6 +48,10 @@ class SandboxSettings(Section):
     slots: int = Field(65536, ge=1, le=1 << 20)
     cgroups: bool = True  # require memory, pids and CPU limits through cgroups
     seccomp: bool = True  # require the seccomp filter
+    # let sandboxed code open IP sockets, which reach only the sandbox's own loopback (no route
+    # out either way): needed for servers behind preview URLs; off = the filter refuses them
+    loopback_ports: bool = False
+    preview_ttl_seconds: int = Field(3600, ge=60, le=7 * 86400)
     # default: neo-<hash of the root>, so a start-up reap touches only this root's sandboxes
     cgroup_parent: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
     exec_timeout: float = Field(60.0, gt=0)

@@ -1,5 +1,5 @@
-"""The runtime Protocol: what every sandbox runtime (local bubblewrap today; Docker and
-Kubernetes later) implements, and the plain values that cross it.
+"""The runtime Protocol: what every sandbox runtime (local bubblewrap, Docker; Kubernetes
+later) implements, and the plain values that cross it.
 
 A runtime knows nothing of owners, quotas or the database: it turns a `SandboxSpec` into a
 running, isolated environment with a workspace, runs commands in it (through the in-sandbox
@@ -9,14 +9,19 @@ directory `files_root` returns.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 class AgentUnavailable(RuntimeError):
     """The sandbox's agent does not answer (the sandbox is not running)."""
+
+
+class PortUnavailable(RuntimeError):
+    """Nothing accepts connections on that port inside the sandbox; the message says why."""
 
 
 class StartFailed(RuntimeError):
@@ -60,6 +65,39 @@ class ExecRequest:
     cwd: str = "."
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class PtyRequest:
+    """An interactive terminal: `command` by `/bin/sh -c` (a login shell when empty)."""
+
+    command: str = ""
+    cwd: str = "."
+    env: Mapping[str, str] = field(default_factory=dict)
+    cols: int = 80
+    rows: int = 24
+
+
+class Terminal(Protocol):
+    """A running terminal: output in, input and size out."""
+
+    pid: int
+
+    async def read(self) -> bytes | int:
+        """The next output bytes, or the exit code once the terminal's command has ended."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Type `data` into the terminal."""
+        ...
+
+    async def resize(self, cols: int, rows: int) -> None:
+        """Change the terminal's size."""
+        ...
+
+    async def close(self) -> None:
+        """Hang up: the terminal's processes are killed."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +155,20 @@ class Runtime(Protocol):
         """Run a command through the running sandbox's agent, streaming its output."""
         ...
 
+    async def open_pty(self, sandbox_id: str, request: PtyRequest) -> Terminal:
+        """Start an interactive terminal through the running sandbox's agent."""
+        ...
+
+    async def agent_request(self, sandbox_id: str, body: Mapping[str, object]) -> dict[str, Any]:
+        """One request and its JSON answer from the running sandbox's agent."""
+        ...
+
+    async def connect_port(
+        self, sandbox_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A byte stream to a TCP port on the running sandbox's own loopback."""
+        ...
+
     async def run_once(self, spec: SandboxSpec, request: ExecRequest) -> ExecResult:
         """Run a command cold, in a fresh isolated process tree (no agent)."""
         ...
@@ -131,6 +183,10 @@ class Runtime(Protocol):
 
     async def usage(self, sandbox_id: str) -> Usage:
         """Whether the sandbox runs, and what it uses."""
+        ...
+
+    def host_pids(self, sandbox_id: str) -> list[int]:
+        """Host pids of the sandbox's processes (empty when it is not running)."""
         ...
 
     async def reap(self, keep: set[str]) -> list[str]:

@@ -11,30 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import posixpath
 import socket
-import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from neo.sandbox.runtimes import bwrap
+from neo.sandbox.runtimes import agent_client, bwrap
 from neo.sandbox.runtimes.base import (
-    AgentUnavailable,
     ExecEvent,
     ExecRequest,
     ExecResult,
+    PtyRequest,
     SandboxSpec,
     StartFailed,
+    Terminal,
     Usage,
 )
 from neo.sandbox.runtimes.cgroups import Cgroups
 from neo.sandbox.runtimes.output import run_command
 
 AGENT_SOURCE = Path(__file__).with_name("agent.py")
-EXEC_GRACE = 10.0  # seconds past a command's timeout before the host gives up on the agent
 START_TIMEOUT = 10.0  # seconds for a new agent to answer its first ping
 
 
@@ -155,18 +154,7 @@ class LocalRuntime:
                 os.close(seccomp_fd)
 
     async def _answers(self, sandbox_id: str, wait: float = 2.0) -> bool:
-        try:
-            reader, writer = await asyncio.open_unix_connection(str(self._socket(sandbox_id)))
-        except OSError:
-            return False
-        try:
-            writer.write(b'{"op":"ping"}\n')
-            line = await asyncio.wait_for(reader.readline(), wait)
-            return b"pong" in line
-        except (OSError, TimeoutError):
-            return False
-        finally:
-            writer.close()
+        return await agent_client.answers(self._socket(sandbox_id), wait=wait)
 
     async def stop(self, sandbox_id: str) -> None:
         """Kill every process of the sandbox."""
@@ -187,33 +175,24 @@ class LocalRuntime:
             await asyncio.to_thread(self.cgroups.remove, sandbox_id)
         await asyncio.to_thread(bwrap.remove_tree, self.root / sandbox_id)
 
-    async def exec(self, sandbox_id: str, request: ExecRequest) -> AsyncIterator[ExecEvent]:
+    def exec(self, sandbox_id: str, request: ExecRequest) -> AsyncIterator[ExecEvent]:
         """Run `request` through the agent, yielding output as it comes."""
-        try:
-            reader, writer = await asyncio.open_unix_connection(
-                str(self._socket(sandbox_id)), limit=1 << 22
-            )
-        except OSError as exc:
-            raise AgentUnavailable(sandbox_id) from exc
-        body: dict[str, object] = {"op": "exec", "command": request.command}
-        body |= {"cwd": request.cwd, "env": dict(request.env), "timeout": request.timeout}
-        try:
-            writer.write(json.dumps(body).encode() + b"\n")
-            deadline = time.monotonic() + request.timeout + EXEC_GRACE
-            while line := await asyncio.wait_for(reader.readline(), deadline - time.monotonic()):
-                event = json.loads(line)
-                if "exit" in event:
-                    yield ExecEvent("exit", exit_code=event["exit"], timed_out=event["timed_out"])
-                    return
-                if "stdout" in event:
-                    yield ExecEvent("stdout", data=event["stdout"])
-                else:
-                    yield ExecEvent("stderr", data=event["stderr"])
-            raise AgentUnavailable(sandbox_id)  # the agent died mid-command
-        except TimeoutError:
-            raise AgentUnavailable(f"{sandbox_id}: the agent stopped answering") from None
-        finally:
-            writer.close()
+        return agent_client.exec_events(self._socket(sandbox_id), sandbox_id, request)
+
+    async def open_pty(self, sandbox_id: str, request: PtyRequest) -> Terminal:
+        """An interactive terminal through the sandbox's agent."""
+        path = self._socket(sandbox_id)
+        return await agent_client.open_terminal(path, sandbox_id, request)
+
+    async def agent_request(self, sandbox_id: str, body: Mapping[str, object]) -> dict[str, Any]:
+        """One request and its JSON answer from the sandbox's agent."""
+        return await agent_client.call(self._socket(sandbox_id), sandbox_id, body)
+
+    async def connect_port(
+        self, sandbox_id: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A byte stream to a port on the sandbox's loopback, through its agent."""
+        return await agent_client.open_tunnel(self._socket(sandbox_id), sandbox_id, port)
 
     async def run_once(self, spec: SandboxSpec, request: ExecRequest) -> ExecResult:
         """A cold one-shot: a fresh bwrap process tree for one command."""
@@ -230,6 +209,10 @@ class LocalRuntime:
             return Usage(running)
         pids = len(self.cgroups.pids(sandbox_id))
         return Usage(running, self.cgroups.memory_bytes(sandbox_id), pids)
+
+    def host_pids(self, sandbox_id: str) -> list[int]:
+        """Host pids of the sandbox's processes, from its cgroup."""
+        return self.cgroups.pids(sandbox_id) if self.cgroups else []
 
     async def reap(self, keep: set[str]) -> list[str]:
         """Remove cgroups and directories of sandboxes not in `keep`."""

@@ -1,6 +1,7 @@
-"""The start-up probe: what isolation this host offers the local runtime, compared with what
-the settings require. Missing pieces are named, so NEO can refuse explicitly instead of
-running sandboxes with weaker isolation than configured (`neo check` prints the report).
+"""The start-up probe: what isolation this host offers the configured runtime (local here,
+docker in `docker_probe.py`), compared with what the settings require. Missing pieces are
+named, so NEO can refuse explicitly instead of running sandboxes with weaker isolation than
+configured (`neo check` prints the report).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neo.sandbox.runtimes import seccomp
 from neo.sandbox.runtimes.cgroups import Cgroups, detect
 from neo.sandbox.settings import SandboxSettings
+
+if TYPE_CHECKING:  # the Docker SDK is imported only when the docker runtime is configured
+    import docker
 
 AGENT_PYTHON = "/usr/bin/python3"
 
@@ -30,6 +35,7 @@ class ProbeReport:
     bwrap: str | None = None
     setpriv: str | None = None
     cgroups: Cgroups | None = None
+    docker: docker.DockerClient | None = None
 
     @property
     def ok(self) -> bool:
@@ -48,8 +54,14 @@ def sandbox_root(settings: SandboxSettings, data_dir: Path) -> Path:
 
 
 def probe(settings: SandboxSettings, data_dir: Path) -> ProbeReport:
-    """Check the host for the local runtime under `settings`."""
+    """Check the host for the configured runtime under `settings`."""
     report = ProbeReport(settings.runtime, sandbox_root(settings, data_dir))
+    if settings.runtime == "docker":
+        from neo.sandbox.runtimes.docker_probe import probe_docker
+
+        _check_root(report)
+        probe_docker(report, settings)
+        return report
     _check_tools(report)
     if os.geteuid() != 0:
         report.missing.append("root: the local runtime mounts workspaces and drops privileges")

@@ -1,14 +1,17 @@
-"""The seccomp filter of local sandboxes, built with pyseccomp and exported as BPF for
-`bwrap --seccomp FD` (no `preexec_fn` in a threaded server; sandbox.md §2.5).
+"""The seccomp filter of sandboxes: built with pyseccomp and exported as BPF for
+`bwrap --seccomp FD` (no `preexec_fn` in a threaded server; sandbox.md §2.5), and the same
+rules as a Docker seccomp profile (JSON) for the docker runtime.
 
 Default allow; EPERM for IP, netlink and packet sockets (the netns already has no route: this
-is a second wall), for namespace and mount calls, ptrace, BPF, keyrings, module and reboot
-calls; `clone3` answers ENOSYS so libc falls back to `clone`, whose namespace flags are refused.
+is a second wall; IP sockets are allowed with `loopback_ports`, for preview URLs), for
+namespace and mount calls, ptrace, BPF, keyrings, module and reboot calls; `clone3` answers
+ENOSYS so libc falls back to `clone`, whose namespace flags are refused.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import socket
 import tempfile
 from typing import Any
@@ -39,12 +42,19 @@ def _module() -> Any:
     return pyseccomp
 
 
-def build_filter() -> Any:
+def _families(loopback_ports: bool) -> tuple[int, ...]:
+    """Socket families refused; IP ones stay allowed when sandboxes may serve ports on their
+    own loopback (the network namespace has no route out either way)."""
+    ip = (socket.AF_INET, socket.AF_INET6)
+    return tuple(f for f in DENIED_FAMILIES if not (loopback_ports and f in ip))
+
+
+def build_filter(*, loopback_ports: bool = False) -> Any:
     """The filter object (pyseccomp.SyscallFilter)."""
     sc = _module()
     filt = sc.SyscallFilter(sc.ALLOW)
     eperm = sc.ERRNO(errno.EPERM)
-    for family in DENIED_FAMILIES:
+    for family in _families(loopback_ports):
         filt.add_rule(eperm, "socket", sc.Arg(0, sc.EQ, family))
     for name in DENIED_SYSCALLS:
         filt.add_rule(eperm, name)
@@ -54,10 +64,26 @@ def build_filter() -> Any:
     return filt
 
 
-def export_bpf() -> bytes:
+def docker_profile(*, loopback_ports: bool = False) -> str:
+    """The same filter as a Docker seccomp profile (`--security-opt seccomp=<json>`)."""
+
+    def deny(name: str, errno_ret: int = errno.EPERM, **arg: int | str) -> dict[str, Any]:
+        rule: dict[str, Any] = {"names": [name], "action": "SCMP_ACT_ERRNO"}
+        return rule | {"errnoRet": errno_ret} | ({"args": [arg]} if arg else {})
+
+    families = _families(loopback_ports)
+    rules = [deny("socket", index=0, value=f, valueTwo=0, op="SCMP_CMP_EQ") for f in families]
+    rules.append({"names": list(DENIED_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": 1})
+    for flag in NAMESPACE_FLAGS:
+        rules.append(deny("clone", index=0, value=flag, valueTwo=flag, op="SCMP_CMP_MASKED_EQ"))
+    rules.append(deny("clone3", errno.ENOSYS))
+    return json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules})
+
+
+def export_bpf(*, loopback_ports: bool = False) -> bytes:
     """The filter as the BPF program bwrap loads."""
     with tempfile.TemporaryFile() as out:
-        build_filter().export_bpf(out)
+        build_filter(loopback_ports=loopback_ports).export_bpf(out)
         out.seek(0)
         return out.read()
 
