@@ -176,9 +176,9 @@ async def test_quota_limits_and_policies_are_enforced(
     assert too_big.status_code == 422
     assert too_big.json()["code"] == "invalid_limits"
     allow = await client.post(
-        f"{API}/sandboxes", json={"network": {"mode": "allow", "allow": ["x.org"]}}, headers=alice
+        f"{API}/sandboxes", json={"network": {"mode": "allow", "allow": ["x .org"]}}, headers=alice
     )
-    assert allow.json()["code"] == "policy_not_supported"
+    assert allow.status_code == 400  # a malformed allow-list (served ones: test_egress*.py)
     unknown = await client.post(f"{API}/sandboxes", json={"image": "ubuntu"}, headers=alice)
     assert unknown.status_code == 400  # unknown fields are refused, not ignored
     made = [await create(client, alice) for _ in range(3)]

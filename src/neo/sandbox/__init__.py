@@ -12,7 +12,9 @@ terminals (`pty_routes.py`, a WebSocket) and connections to ports inside (`previ
 preview URLs, with `loopback_ports`) over a Unix socket. The `docker` runtime
 (`runtimes/containers.py`) runs the same agent in one hardened container per sandbox (no
 capabilities, no-new-privileges, the same seccomp rules, read-only root, network `none`,
-limits) with the same host-side workspace.
+limits) with the same host-side workspace. Egress allow-lists (`runtimes/egress.py`) go
+through a filtering proxy NEO serves on the sandbox's own loopback (`runtimes/egress_proxy.py`);
+the namespace still has no route out.
 `probe(settings, data_dir)` reports what isolation the host offers; sandboxes are refused,
 naming what is missing, when it is less than configured. A Kubernetes runtime implements the
 same `runtimes.base.Runtime` Protocol later.

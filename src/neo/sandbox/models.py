@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from neo.sandbox.runtimes.base import Limits, NetworkPolicy, SandboxSpec
+from neo.sandbox.runtimes.egress import MAX_RULES, RuleError, parse_rules
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -43,10 +44,30 @@ Env = dict[EnvKey, str]
 
 
 class Network(Body):
-    """Egress policy: `deny` only, until the filtering proxy lands."""
+    """Egress policy: `deny` (no network but the sandbox's own loopback), or `allow` with the
+    hosts (`name`, `*.domain`, IP; optional `:port`, else 80 and 443) reachable through the
+    host-side filtering proxy."""
 
     mode: Literal["deny", "allow"] = "deny"
-    allow: list[str] = []
+    allow: list[Annotated[str, StringConstraints(min_length=1, max_length=300)]] = Field(
+        [], max_length=MAX_RULES
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        if self.mode == "deny" and self.allow:
+            raise ValueError("an allow-list needs mode 'allow'")
+        if self.mode == "allow" and not self.allow:
+            raise ValueError("mode 'allow' needs at least one host in 'allow'")
+        try:
+            parse_rules(self.allow)
+        except RuleError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def policy(self) -> NetworkPolicy:
+        """The runtime's value."""
+        return NetworkPolicy(self.mode, tuple(self.allow))
 
 
 class CreateSandbox(Body):

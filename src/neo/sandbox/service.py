@@ -33,7 +33,6 @@ from neo.sandbox.runtimes.base import (
     ExecEvent,
     ExecRequest,
     Limits,
-    NetworkPolicy,
     PtyRequest,
     Runtime,
     StartFailed,
@@ -41,6 +40,9 @@ from neo.sandbox.runtimes.base import (
 )
 from neo.sandbox.runtimes.probe import ProbeReport
 from neo.sandbox.settings import SandboxSettings
+
+# Runtimes serving egress allow-lists (the filtering proxy); others refuse them with a 422.
+EGRESS_RUNTIMES = frozenset({"local", "docker"})
 
 
 @dataclass
@@ -94,8 +96,8 @@ async def create_sandbox(
     """Record and start a sandbox for the caller, within the owner's quota."""
     owner = owner_of(actor)
     runtime = state.runtime
-    if body.network.mode != "deny":
-        raise PolicyNotSupported("egress allow-lists need the filtering proxy (not yet served)")
+    if body.network.mode != "deny" and runtime.name not in EGRESS_RUNTIMES:
+        raise PolicyNotSupported(f"egress allow-lists are not served by the {runtime.name} runtime")
     limits = _limits(body, state.settings)
     if owner is not None:
         await store.lock_owner(conn, owner)
@@ -111,7 +113,7 @@ async def create_sandbox(
         slot=slot,
         limits=limits,
         env=body.env,
-        network=NetworkPolicy(),
+        network=body.network.policy(),
         auto_stop_minutes=state.settings.auto_stop_minutes if auto_stop is None else auto_stop,
         auto_delete_minutes=body.auto_delete_minutes,
     )

@@ -40,7 +40,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class NetworkPolicy:
-    """Egress: `deny` (only the sandbox's own loopback) is the one mode served so far."""
+    """Egress: `deny` (only the sandbox's own loopback), or `allow`: the hosts listed (rules of
+    `egress.py`) through the host-side filtering proxy, still without a route out."""
 
     mode: Literal["deny", "allow"] = "deny"
     allow: tuple[str, ...] = ()

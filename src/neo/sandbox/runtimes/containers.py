@@ -10,7 +10,10 @@ and a bounded log. The workspace is a tmpfs of the sandbox's disk size mounted o
 unchanged) and bound in; the agent's socket lives in a tiny per-sandbox tmpfs bound at
 /run/neo, and every connection checks the listener's uid. Containers are labelled with the
 sandbox root's digest so a start-up reap removes only this root's leftovers; a stopped sandbox
-keeps its container, and starting it again reuses it.
+keeps its container, and starting it again reuses it. A sandbox with an egress allow-list
+gets the filtering proxy (`egress_proxy.py`) on its loopback, made by NEO inside the
+container's namespace (so the daemon must run on this host), and the filter allowing IP
+sockets; its network stays `none`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import LogConfig, Mount
 
-from neo.sandbox.runtimes import agent_client, bwrap
+from neo.sandbox.runtimes import agent_client, bwrap, seccomp
 from neo.sandbox.runtimes.base import (
     ExecEvent,
     ExecRequest,
@@ -44,6 +47,7 @@ from neo.sandbox.runtimes.base import (
     Terminal,
     Usage,
 )
+from neo.sandbox.runtimes.egress_proxy import EgressProxy, proxy_env
 from neo.sandbox.runtimes.output import DEFAULT_MAX_BYTES
 
 AGENT_SOURCE = Path(__file__).with_name("agent.py")
@@ -85,6 +89,7 @@ class DockerRuntime:
         self.digest = root_digest(root)
         self._started: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="neo-docker")
+        self.egress = EgressProxy()
 
     def files_root(self, sandbox_id: str) -> Path:
         """The host directory of the sandbox's workspace (bound at /workspace)."""
@@ -122,6 +127,11 @@ class DockerRuntime:
     def _config(self, spec: SandboxSpec, command: list[str], workdir: str) -> dict[str, Any]:
         """The container's configuration: the hardening every sandbox container gets."""
         uid, limits = self.owner_uid(spec), spec.limits
+        env, security = dict(spec.env), self._seccomp
+        if spec.network.mode == "allow":
+            env = proxy_env() | env
+            if security:
+                security = [f"seccomp={seccomp.docker_profile(loopback_ports=True)}"]
         mounts = [
             Mount(bwrap.WORKSPACE, str(self.files_root(spec.id)), type="bind"),
             Mount(RUN_DIR, str(self._run_dir(spec.id)), type="bind"),
@@ -133,11 +143,11 @@ class DockerRuntime:
             "hostname": "sandbox",
             "user": f"{uid}:{uid}",
             "working_dir": workdir,
-            "environment": bwrap.sandbox_env(spec.env),
+            "environment": bwrap.sandbox_env(env),
             "labels": {LABEL_ROOT: self.digest, LABEL_ID: spec.id},
             "network_mode": "none",
             "ipc_mode": "private",
-            "security_opt": ["no-new-privileges", *self._seccomp],
+            "security_opt": ["no-new-privileges", *security],
             "cap_drop": ["ALL"],
             "read_only": True,
             "tmpfs": {bwrap.TMP: f"rw,nosuid,nodev,size={self._tmp_mb}m,mode=1777"},
@@ -181,6 +191,8 @@ class DockerRuntime:
         """Start the container; ready when its agent answers."""
         uid = self.owner_uid(spec)
         if await agent_client.answers(self._socket(spec.id), peer_uid=uid):
+            if spec.network.mode == "allow" and not self.egress.serving(spec.id):
+                await self._open_egress(spec)
             return
         await self.create(spec)
         name = self.container_name(spec.id)
@@ -194,6 +206,22 @@ class DockerRuntime:
             reason = await self._logs_tail(name)
             await self.stop(spec.id)
             raise StartFailed(f"sandbox {spec.id} did not start: {reason or 'no answer'}")
+        if spec.network.mode == "allow":
+            await self._open_egress(spec)
+
+    async def _open_egress(self, spec: SandboxSpec) -> None:
+        """The proxy in the container's network namespace, found through its init's pid
+        (checked against the daemon's own handle of that namespace)."""
+        try:
+            info = await self._call(self.client.api.inspect_container, self.container_name(spec.id))
+            pid = int(info["State"]["Pid"])
+            key = info.get("NetworkSettings", {}).get("SandboxKey") or ""
+            if not key or os.stat(key).st_ino != os.stat(f"/proc/{pid}/ns/net").st_ino:
+                raise OSError("the Docker daemon does not run on this host")
+            await self.egress.open(spec.id, [pid], spec.network.allow)
+        except (OSError, ValueError, KeyError, docker.errors.APIError) as exc:
+            await self.stop(spec.id)
+            raise StartFailed(f"sandbox {spec.id}: egress proxy: {exc}") from None
 
     async def _logs_tail(self, name: str) -> str:
         with contextlib.suppress(docker.errors.APIError):
@@ -204,6 +232,7 @@ class DockerRuntime:
     async def stop(self, sandbox_id: str) -> None:
         """Kill the container's processes (it stays, with its workspace, for a restart)."""
         self._started.discard(sandbox_id)
+        await self.egress.close(sandbox_id)
         with contextlib.suppress(docker.errors.NotFound):
             await self._call(self.client.api.stop, self.container_name(sandbox_id), timeout=0)
         self._socket(sandbox_id).unlink(missing_ok=True)
@@ -211,6 +240,7 @@ class DockerRuntime:
     async def delete(self, sandbox_id: str) -> None:
         """Remove the container (killing it), the tmpfs mounts and the sandbox's directory."""
         self._started.discard(sandbox_id)
+        await self.egress.close(sandbox_id)
         with contextlib.suppress(docker.errors.NotFound):
             await self._call(
                 self.client.api.remove_container, self.container_name(sandbox_id), force=True
@@ -331,6 +361,7 @@ class DockerRuntime:
         stopped = sorted(self._started | ids)
         for sandbox_id in stopped:
             await self.stop(sandbox_id)
+        await self.egress.close_all()
         await self._call(self.client.close)  # its pooled connections (reopened if used again)
         return stopped
 

@@ -5,6 +5,9 @@ in fresh user, pid, net (loopback only), ipc, uts and mount namespaces, with rea
 directories, a tmpfs workspace of the sandbox's disk size, a tmpfs /tmp, no capabilities,
 no-new-privileges, the seccomp filter, and cgroup limits joined before any sandbox code runs.
 The agent (`agent.py`) is its long-lived process; `run_once` spawns a cold one-shot instead.
+A sandbox with an egress allow-list keeps its namespace without a route out: NEO serves the
+filtering proxy on its loopback (`egress_proxy.py`), and its filter allows IP sockets (which
+reach that loopback only); cold one-shots of such a sandbox get no egress.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from neo.sandbox.runtimes import agent_client, bwrap
+from neo.sandbox.runtimes import agent_client, bwrap, seccomp
 from neo.sandbox.runtimes.base import (
     ExecEvent,
     ExecRequest,
@@ -31,6 +34,7 @@ from neo.sandbox.runtimes.base import (
     Usage,
 )
 from neo.sandbox.runtimes.cgroups import Cgroups
+from neo.sandbox.runtimes.egress_proxy import EgressProxy, proxy_env
 from neo.sandbox.runtimes.output import run_command
 
 AGENT_SOURCE = Path(__file__).with_name("agent.py")
@@ -60,6 +64,8 @@ class LocalRuntime:
         self._bpf = seccomp_bpf
         self._uid_base, self._tmp_bytes = uid_base, tmp_mb << 20
         self._agents: dict[str, asyncio.subprocess.Process] = {}
+        self.egress = EgressProxy()
+        self._ip_bpf: bytes | None = None  # the filter variant allowing IP sockets (egress)
 
     def files_root(self, sandbox_id: str) -> Path:
         """The host directory of the sandbox's workspace."""
@@ -86,6 +92,11 @@ class LocalRuntime:
     async def start(self, spec: SandboxSpec) -> None:
         """Start the agent on a listening socket the host created."""
         if await self._answers(spec.id):
+            if spec.network.mode == "allow" and not self.egress.serving(spec.id):
+                agent = self._agents.get(spec.id)
+                await self._open_egress(
+                    spec, [*self.host_pids(spec.id), *([agent.pid] if agent else [])]
+                )
             return
         await self.create(spec)
         path = self._socket(spec.id)
@@ -110,6 +121,15 @@ class LocalRuntime:
             await self.stop(spec.id)
             reason = self._log(spec.id).read_text(errors="replace").strip()[-500:]
             raise StartFailed(f"sandbox {spec.id} did not start: {reason or 'no answer'}")
+        if spec.network.mode == "allow":
+            await self._open_egress(spec, [agent.pid])
+
+    async def _open_egress(self, spec: SandboxSpec, pids: list[int]) -> None:
+        try:
+            await self.egress.open(spec.id, pids, spec.network.allow)
+        except (OSError, ValueError) as exc:
+            await self.stop(spec.id)
+            raise StartFailed(f"sandbox {spec.id}: egress proxy: {exc}") from None
 
     def _log(self, sandbox_id: str) -> Path:
         return self.root / sandbox_id / "agent.log"
@@ -123,7 +143,14 @@ class LocalRuntime:
         chdir: str = bwrap.WORKSPACE,
         stderr: int = asyncio.subprocess.PIPE,
     ) -> asyncio.subprocess.Process:
-        seccomp_fd = bwrap.memfd_with(self._bpf, "neo-seccomp") if self._bpf else None
+        env = dict(spec.env)
+        bpf = self._bpf
+        if spec.network.mode == "allow":
+            env = proxy_env() | env
+            if bpf is not None:
+                self._ip_bpf = self._ip_bpf or seccomp.export_bpf(loopback_ports=True)
+                bpf = self._ip_bpf
+        seccomp_fd = bwrap.memfd_with(bpf, "neo-seccomp") if bpf else None
         try:
             argv = bwrap.launcher(
                 self.cgroups.procs_files(spec.id) if self.cgroups else [],
@@ -134,7 +161,7 @@ class LocalRuntime:
                 base=self.base,
                 workspace=self.files_root(spec.id),
                 tmp_bytes=self._tmp_bytes,
-                env=spec.env,
+                env=env,
                 seccomp_fd=seccomp_fd,
                 chdir=chdir,
             )
@@ -158,6 +185,7 @@ class LocalRuntime:
 
     async def stop(self, sandbox_id: str) -> None:
         """Kill every process of the sandbox."""
+        await self.egress.close(sandbox_id)
         agent = self._agents.pop(sandbox_id, None)
         if agent is not None and agent.returncode is None:
             agent.kill()  # bwrap dies, and its pid namespace with it
@@ -228,6 +256,7 @@ class LocalRuntime:
         stopped = list(self._agents)
         for sandbox_id in stopped:
             await self.stop(sandbox_id)
+        await self.egress.close_all()
         return stopped
 
 
