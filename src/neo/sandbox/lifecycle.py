@@ -14,10 +14,12 @@ from contextlib import asynccontextmanager
 
 import structlog
 
+from neo.core.db import Connection
 from neo.core.runtime import Core
 from neo.sandbox import store
+from neo.sandbox.models import Sandbox
 from neo.sandbox.runtimes import seccomp
-from neo.sandbox.runtimes.base import Runtime
+from neo.sandbox.runtimes.base import Runtime, StartFailed
 from neo.sandbox.runtimes.local import LocalRuntime
 from neo.sandbox.runtimes.probe import ProbeReport, probe, sandbox_root
 from neo.sandbox.service import Sandboxes
@@ -39,6 +41,18 @@ def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | N
     """The configured runtime, when the host offers what the settings require."""
     if not settings.enabled or not report.ok:
         return None
+    if settings.runtime == "kubernetes":
+        # Imported here too: the kubernetes client is only loaded when configured.
+        from neo.sandbox.runtimes.kubernetes import KubernetesRuntime
+
+        assert report.kubernetes is not None
+        return KubernetesRuntime(
+            report.root,
+            api=report.kubernetes,
+            settings=settings.kubernetes,
+            uid_base=settings.uid_base,
+            tmp_mb=settings.tmp_mb,
+        )
     if settings.runtime == "docker":
         # Imported here: the Docker SDK costs ~0.1 s of start-up when the runtime is local.
         from neo.sandbox.runtimes.containers import DockerRuntime
@@ -80,8 +94,21 @@ async def recover(core: Core, runtime: Runtime) -> None:
             if sandbox.state == "started" and not (await runtime.usage(sandbox.id)).running:
                 await store.update_state(conn, sandbox.id, "stopped")
                 log.info("sandbox.sandbox_recovered", sandbox=sandbox.id, state="stopped")
+            elif sandbox.state == "started" and sandbox.network.mode == "allow":
+                await _serve_egress(conn, runtime, sandbox)
     if reaped:
         log.warning("sandbox.leftovers_reaped", count=len(reaped))
+
+
+async def _serve_egress(conn: Connection, runtime: Runtime, sandbox: Sandbox) -> None:
+    """A running allow-mode sandbox lost its egress proxy with the last NEO: start serves it
+    again (until then its connections are refused); one that cannot is stopped."""
+    try:
+        await runtime.start(sandbox.spec())
+    except StartFailed:
+        await runtime.stop(sandbox.id)
+        await store.update_state(conn, sandbox.id, "stopped")
+        log.warning("sandbox.egress_not_recovered", sandbox=sandbox.id)
 
 
 async def sweep(core: Core, runtime: Runtime) -> None:

@@ -33,12 +33,26 @@ class DockerSettings(Section):
     start_timeout: float = Field(20.0, gt=0)
 
 
+class KubernetesSettings(Section):
+    """The `kubernetes` runtime: which cluster and namespace, which image, how pods run."""
+
+    kubeconfig: Path | None = None  # default: in-cluster service account, then ~/.kube/config
+    context: str | None = None
+    namespace: str = Field("neo-sandboxes", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    image: str = Field("python:3.12-slim", min_length=1)  # must hold python3 and /bin/sh
+    python: str = Field("/usr/local/bin/python3", pattern=r"^/\S+$")  # the agent's interpreter
+    runtime_class: str | None = None  # e.g. gvisor or kata, when the cluster offers one
+    seccomp_profile: str | None = None  # a Localhost profile on the nodes; default RuntimeDefault
+    start_timeout: float = Field(120.0, gt=0)  # image pulls and scheduling included
+
+
 class SandboxSettings(Section):
     """How sandboxes run on this host."""
 
     enabled: bool = True
-    runtime: Literal["local", "docker"] = "local"
+    runtime: Literal["local", "docker", "kubernetes"] = "local"
     docker: DockerSettings = DockerSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
     root: Path | None = None  # default: <data_dir>/sandboxes; every ancestor must be o+x
     defaults: SandboxLimits = SandboxLimits()
     maximum: SandboxLimits = SandboxLimits(cpus=4, memory_mb=8192, disk_mb=16384, pids=4096)

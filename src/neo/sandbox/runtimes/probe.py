@@ -1,7 +1,7 @@
 """The start-up probe: what isolation this host offers the configured runtime (local here,
-docker in `docker_probe.py`), compared with what the settings require. Missing pieces are
-named, so NEO can refuse explicitly instead of running sandboxes with weaker isolation than
-configured (`neo check` prints the report).
+docker in `docker_probe.py`, kubernetes in `kubernetes_probe.py`), compared with what the
+settings require. Missing pieces are named, so NEO can refuse explicitly instead of running
+sandboxes with weaker isolation than configured (`neo check` prints the report).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from neo.sandbox.runtimes import seccomp
 from neo.sandbox.runtimes.cgroups import Cgroups, detect
 from neo.sandbox.settings import SandboxSettings
 
-if TYPE_CHECKING:  # the Docker SDK is imported only when the docker runtime is configured
+if TYPE_CHECKING:  # the Docker SDK and kubernetes client are imported only when configured
     import docker
+    from kubernetes.client import ApiClient
 
 AGENT_PYTHON = "/usr/bin/python3"
 
@@ -36,6 +37,7 @@ class ProbeReport:
     setpriv: str | None = None
     cgroups: Cgroups | None = None
     docker: docker.DockerClient | None = None
+    kubernetes: ApiClient | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,6 +58,11 @@ def sandbox_root(settings: SandboxSettings, data_dir: Path) -> Path:
 def probe(settings: SandboxSettings, data_dir: Path) -> ProbeReport:
     """Check the host for the configured runtime under `settings`."""
     report = ProbeReport(settings.runtime, sandbox_root(settings, data_dir))
+    if settings.runtime == "kubernetes":  # pods on a cluster: nothing to check on this host
+        from neo.sandbox.runtimes.kubernetes_probe import probe_kubernetes
+
+        probe_kubernetes(report, settings)
+        return report
     if settings.runtime == "docker":
         from neo.sandbox.runtimes.docker_probe import probe_docker
 
