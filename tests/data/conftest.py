@@ -170,11 +170,12 @@ SERVICE = {"Authorization": f"Bearer {jwt.encode({'role': 'service_role'}, DEMO_
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def schema(database_url: str) -> AsyncIterator[str]:
-    """The module's database with the test schema and data."""
+async def schema(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[str]:
+    """The module's database with the test schema and data, plus the module's own
+    `EXTRA_SQL` (tables, functions, views) when it has one."""
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(SCHEMA)
+        await conn.execute(SCHEMA + getattr(request.module, "EXTRA_SQL", ""))
     finally:
         await conn.close()
     yield database_url

@@ -3,20 +3,17 @@ that rename key columns, also views of tables in a schema that is not exposed.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-import pytest_asyncio
 from supabase import Client, ClientOptions, create_client
 
 from tests.conftest import DEMO_ANON_KEY
-from tests.data.conftest import SCHEMA
 from tests.support.js import run_js
 
-EXTRA = """
+EXTRA_SQL = """
 create table directors (did int primary key, name text not null);
 create table films (
     id int primary key, title text not null, director_id int references directors(did)
@@ -50,17 +47,6 @@ create view private.players_inner as select id as pid, name, team_id as tid from
 create view teams as select id as team_key, name from private.teams;
 create view players as select pid as id, name, tid as team from private.players_inner;
 """
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def schema(database_url: str) -> AsyncIterator[str]:
-    """The shared test schema plus this module's tables, functions and views."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(SCHEMA + EXTRA)
-    finally:
-        await conn.close()
-    yield database_url
 
 
 # --- computed relationships -------------------------------------------------------------

@@ -7,17 +7,12 @@ negotiation, the FeatureCollection around the features, the content type.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import asyncpg
 import httpx
-import pytest_asyncio
 
 from tests.conftest import DEMO_ANON_KEY
-from tests.data.conftest import SCHEMA
 from tests.support.js import run_js
 
-STAND_IN = """
+EXTRA_SQL = """
 create table places (id int primary key, name text not null);
 insert into places values (1, 'harbour'), (2, 'hill');
 create function extensions.st_asgeojson(r record) returns text language plpgsql immutable as $$
@@ -25,17 +20,6 @@ begin
     return json_build_object('type', 'Feature', 'geometry', null, 'properties', to_json(r))::text;
 end $$;
 """
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def schema(database_url: str) -> AsyncIterator[str]:
-    """The shared test schema, a table and the st_asgeojson stand-in."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(SCHEMA + STAND_IN)
-    finally:
-        await conn.close()
-    yield database_url
 
 
 GEO = {"Accept": "application/geo+json"}

@@ -3,20 +3,17 @@ GUCs set by functions and triggers, variadic and raw-body RPC arguments, raw one
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-import pytest_asyncio
 from supabase import Client, ClientOptions, create_client
 
 from tests.conftest import DEMO_ANON_KEY
-from tests.data.conftest import SCHEMA
 from tests.support.js import run_js
 
-EXTRA = """
+EXTRA_SQL = """
 create table files (id int primary key, name text not null, data bytea);
 insert into files values (1, 'a.txt', '\\x68656c6c6f'), (2, 'b.bin', '\\x00ff');
 create function blob() returns bytea language sql stable as $$ select '\\x0001ff'::bytea $$;
@@ -58,17 +55,6 @@ create function byte_len(bytea) returns int language sql immutable as $$ select 
 create trigger stock_created before insert on stock
     for each row execute function stock_created();
 """
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def schema(database_url: str) -> AsyncIterator[str]:
-    """The shared test schema plus this module's tables and functions."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(SCHEMA + EXTRA)
-    finally:
-        await conn.close()
-    yield database_url
 
 
 # --- upsert status ------------------------------------------------------------------------

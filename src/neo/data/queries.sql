@@ -39,6 +39,8 @@ where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'f', 'p')
 order by n.nspname, c.relname, a.attnum;
 
 -- name: select_foreign_keys
+-- Foreign keys whose referencing table is in an exposed schema ($1), or from or to one of the
+-- relations $2 (tables of other schemas behind exposed views).
 select con.conname as name, n1.nspname as schema, c1.relname as relation,
        array(select a.attname::text from unnest(con.conkey) with ordinality k(n, o)
              join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n
@@ -52,7 +54,9 @@ join pg_class c1 on c1.oid = con.conrelid
 join pg_namespace n1 on n1.oid = c1.relnamespace
 join pg_class c2 on c2.oid = con.confrelid
 join pg_namespace n2 on n2.oid = c2.relnamespace
-where con.contype = 'f' and n1.nspname = any($1::text[])
+where con.contype = 'f'
+  and (n1.nspname = any($1::text[])
+       or con.conrelid = any($2::int8[]::oid[]) or con.confrelid = any($2::int8[]::oid[]))
 order by con.conname;
 
 -- name: select_functions
@@ -124,25 +128,6 @@ select c.oid::int8 as relid, n.nspname as schema, c.relname as name,
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 where c.oid = any($1::int8[]::oid[]);
-
--- name: select_foreign_keys_of
--- Foreign keys from or to the given relations (tables of other schemas behind exposed views).
-select con.conname as name, n1.nspname as schema, c1.relname as relation,
-       array(select a.attname::text from unnest(con.conkey) with ordinality k(n, o)
-             join pg_attribute a on a.attrelid = con.conrelid and a.attnum = k.n
-             order by k.o) as columns,
-       n2.nspname as ref_schema, c2.relname as ref_relation,
-       array(select a.attname::text from unnest(con.confkey) with ordinality k(n, o)
-             join pg_attribute a on a.attrelid = con.confrelid and a.attnum = k.n
-             order by k.o) as ref_columns
-from pg_constraint con
-join pg_class c1 on c1.oid = con.conrelid
-join pg_namespace n1 on n1.oid = c1.relnamespace
-join pg_class c2 on c2.oid = con.confrelid
-join pg_namespace n2 on n2.oid = c2.relnamespace
-where con.contype = 'f'
-  and (con.conrelid = any($1::int8[]::oid[]) or con.confrelid = any($1::int8[]::oid[]))
-order by con.conname;
 
 -- name: select_geojson_schema
 -- Where PostGIS's ST_AsGeoJSON(record) lives, if it is installed (for application/geo+json).

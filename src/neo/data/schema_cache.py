@@ -226,7 +226,7 @@ async def _add_view_keys(
     keys = list(cache.foreign_keys)
     if hidden:
         known = {(k.name, k.schema, k.relation) for k in keys}
-        more = map(_foreign_key, await store.select_foreign_keys_of(conn, hidden))
+        more = map(_foreign_key, await store.select_foreign_keys(conn, [], hidden))
         keys += [k for k in more if (k.name, k.schema, k.relation) not in known]
     shows = lineage(actions, oids, attnames)
     cache.foreign_keys += through_views(keys, cache.relations, shows)

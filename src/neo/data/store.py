@@ -31,9 +31,11 @@ async def select_columns(conn: Connection, schemas: list[str]) -> Rows:
     return await conn.fetch(QUERIES["select_columns"], schemas)
 
 
-async def select_foreign_keys(conn: Connection, schemas: list[str]) -> Rows:
-    """Foreign keys whose referencing table is exposed."""
-    return await conn.fetch(QUERIES["select_foreign_keys"], schemas)
+async def select_foreign_keys(
+    conn: Connection, schemas: list[str], relids: list[int] | None = None
+) -> Rows:
+    """Foreign keys whose referencing table is in `schemas`, or from or to `relids`."""
+    return await conn.fetch(QUERIES["select_foreign_keys"], schemas, relids or [])
 
 
 async def select_functions(conn: Connection, schemas: list[str]) -> Rows:
@@ -59,11 +61,6 @@ async def select_view_actions(conn: Connection, schemas: list[str]) -> Rows:
 async def select_sources(conn: Connection, relids: list[int]) -> Rows:
     """Relations of other schemas read by exposed views: names, columns, views' parse trees."""
     return await conn.fetch(QUERIES["select_sources"], relids)
-
-
-async def select_foreign_keys_of(conn: Connection, relids: list[int]) -> Rows:
-    """Foreign keys from or to the given relations."""
-    return await conn.fetch(QUERIES["select_foreign_keys_of"], relids)
 
 
 async def select_timezones(conn: Connection) -> list[str]:
