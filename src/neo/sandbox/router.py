@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -91,13 +92,7 @@ async def exec_command(
         events = service.exec_events(state, sandbox, request)
         result = await collect(events, state.settings.max_output_bytes)
     await _touch(core, sandbox)
-    return {
-        "exit_code": result.exit_code,
-        "stdout": result.stdout,
-        "stderr": result.stderr,
-        "timed_out": result.timed_out,
-        "truncated": result.truncated,
-    }
+    return asdict(result)  # exit_code, stdout, stderr, timed_out, truncated
 
 
 @router.post("/sandboxes/{sandbox_id}/exec/stream")

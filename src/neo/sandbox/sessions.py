@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from neo.sandbox import commands
@@ -95,10 +96,4 @@ async def exec_in_session(
         return await commands.start_command(state, sandbox, CommandBody(command=command))
     timeout = min(body.timeout or state.settings.exec_timeout, state.settings.max_exec_timeout)
     result = await _run(state, sandbox, command, timeout)
-    return {
-        "exit_code": result.exit_code,
-        "stdout": result.stdout,
-        "stderr": result.stderr,
-        "timed_out": result.timed_out,
-        "truncated": result.truncated,
-    }
+    return asdict(result)  # exit_code, stdout, stderr, timed_out, truncated
