@@ -9,7 +9,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -32,19 +32,6 @@ PUBLIC_URL = "http://neo.test"
 PRIVATE_PARTS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 USER_ID = "0c7f3e52-1d7a-4bd1-9d8e-5a1f6b3c2d4e"
 JWKS_PATH = "/auth/v1/.well-known/jwks.json"
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-def keyset() -> str:
-    """A key set no other test uses (the module shares one database)."""
-    return f"ks-{secrets.token_hex(4)}"
 
 
 async def load(conn: asyncpg.Connection, keyset: str, **settings: Any) -> KeyRing:

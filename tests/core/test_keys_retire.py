@@ -3,9 +3,8 @@ legacy HS256 secret switched off (D2)."""
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -15,36 +14,16 @@ import pytest
 from neo.core.errors import InvalidToken
 from neo.core.keys import (
     KeyNotRetirable,
-    KeyRing,
-    load_keyring,
     new_es256_jwk,
     retire_key,
     rotate_keys,
 )
-from neo.core.settings import KeySettings
 from neo.settings import Settings
 from tests.conftest import DEMO_ANON_KEY
+from tests.core.test_keys import USER_ID, load
 from tests.support.servers import asgi_client, running_app
 
-PUBLIC_URL = "http://neo.test"
-USER_ID = "0c7f3e52-1d7a-4bd1-9d8e-5a1f6b3c2d4e"
 SECRET = "a-legacy-secret-of-at-least-thirty-two-characters"
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-def keyset() -> str:
-    return f"ks-{secrets.token_hex(4)}"
-
-
-async def load(conn: asyncpg.Connection, keyset: str, **settings: Any) -> KeyRing:
-    return await load_keyring(conn, KeySettings(keyset=keyset, **settings), public_url=PUBLIC_URL)
 
 
 def claims() -> dict[str, Any]:
