@@ -18,16 +18,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from neo import __version__, auth, data, identity, sandbox, storage
 from neo.core.errors import BadRequest, Dialects, NeoError, Renderer
-from neo.core.gateway import KeyResolution
 from neo.core.logging import configure_logging
 from neo.core.metrics import Metrics
-from neo.core.middleware import FastLane, RequestMiddleware
+from neo.core.middleware import Edge
 from neo.core.migrations import MigrationSource
 from neo.core.router import router as core_router
 from neo.core.runtime import CORE_MIGRATIONS, Core, start_core
@@ -69,7 +68,7 @@ class Capability:
     start: StartHook | None = None
     section: str | None = None  # the root settings field handed to `start`
     key_auth: bool = True  # behind Kong's apikey check in Supabase (not storage, functions)
-    fast: bool = False  # its plain Starlette routes go through the FastLane middleware
+    fast: bool = False  # its plain Starlette routes are served by the app's `Edge` layer
 
 
 CAPABILITIES: list[Capability] = [
@@ -150,33 +149,59 @@ def create_app(settings: Settings) -> FastAPI:
             await core.close()
 
     render = _error_renderer(dialects)
+    app = NeoApp(
+        title="NEO",
+        version=__version__,
+        lifespan=lifespan,
+        exception_handlers=_exception_handlers(render),
+    )
+    cors = CORSMiddleware(
+        app.framework,  # only its policy is used: `Edge` applies it
+        allow_origins=core_settings.api.cors_origins,
+        allow_methods=["*"],
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+        max_age=86400,
+    )
     # Plain Starlette routes of hot capabilities are served before FastAPI's own layers.
     fast_routes = [
         r for cap in CAPABILITIES if cap.fast for r in cap.router.routes if type(r) is Route
     ]
-    app = FastAPI(
-        title="NEO",
-        version=__version__,
-        lifespan=lifespan,
-        middleware=[
-            Middleware(RequestMiddleware, metrics=metrics, access_log=core_settings.log.access_log),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=core_settings.api.cors_origins,
-                allow_methods=["*"],
-                allow_headers=CORS_ALLOW_HEADERS,
-                expose_headers=CORS_EXPOSE_HEADERS,
-                max_age=86400,
-            ),
-            Middleware(KeyResolution),  # keys whose lookup needs I/O (`neo_sk_`)
-            Middleware(FastLane, routes=fast_routes, render=render),
-        ],
-        exception_handlers=_exception_handlers(render),
+    app.edge = Edge(
+        app.framework,
+        metrics=metrics,
+        cors=cors,
+        routes=fast_routes,
+        render=render,
+        access_log=core_settings.log.access_log,
     )
     for cap in CAPABILITIES:
         app.include_router(cap.router)
     app.openapi = _quiet_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+class NeoApp(FastAPI):
+    """FastAPI with one layer in front for HTTP requests: `Edge` (request id, CORS, key
+    resolution, metrics, access log, fast routes), then FastAPI's own stack (`framework`).
+
+    `Edge` sits in front of FastAPI's outer layers rather than inside them, so a hot route
+    crosses one ASGI wrapper, and responses FastAPI renders itself (a 500) carry the request
+    id and CORS headers too.
+    """
+
+    edge: Edge | None = None  # set by `create_app`
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.edge is not None:
+            scope["app"] = self
+            await self.edge(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's own handling of a request (its middleware stack and router)."""
+        await super().__call__(scope, receive, send)
 
 
 def _quiet_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

@@ -1,16 +1,19 @@
-"""FastLane: hot plain routes served before the framework's layers, with the same results."""
+"""The fast lane (`Edge`): hot plain routes served before the framework's layers, with the same
+results."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from neo.core.errors import NeoError
-from neo.core.middleware import FastLane
+from neo.core.metrics import Metrics
+from neo.core.middleware import Edge
 
 
 async def ok(request: Request) -> Response:
@@ -31,7 +34,7 @@ def render(exc: Exception, request: Request) -> Response:
     return JSONResponse({"code": "unexpected"}, status_code=500)
 
 
-def make_app() -> Starlette:
+def make_app() -> Edge:
     async def slow(request: Request) -> Response:
         return PlainTextResponse("slow path")
 
@@ -41,8 +44,7 @@ def make_app() -> Starlette:
         Route("/hot/{name}", ok, methods=["GET"]),
     ]
     app = Starlette(routes=[Route("/hot/", slow), Route("/hot/{name}", slow, methods=["POST"])])
-    app.add_middleware(FastLane, routes=fast, render=render)
-    return app
+    return Edge(app, metrics=Metrics(), cors=CORSMiddleware(app), routes=fast, render=render)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 `/token` is the hottest route of the capability (every client refreshes its session on a
 timer), so it is a plain Starlette endpoint: no dependency solving, no response model, the
-body serialized once; the app's FastLane can serve it before FastAPI's own layers. It makes
+body serialized once; the app's `Edge` layer serves it before FastAPI's own layers. It makes
 the same checks as the FastAPI routes (Kong's apikey check first).
 """
 

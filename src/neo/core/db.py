@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -35,6 +35,7 @@ _ROLLBACK = "rollback" + _RESET
 # What store functions accept: a plain connection or one borrowed from a pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 RESERVED_CONNECTIONS = 10  # kept free for psql, migrations of other instances, replication
+_NO_REQUEST = RequestContext()
 
 
 @dataclass(frozen=True)
@@ -85,22 +86,83 @@ def begin_as_sql(
     readonly: bool,
     settings: Mapping[str, str],
 ) -> str:
-    """BEGIN and PostgREST's transaction-local settings (spec §2.11) as one simple query.
+    """BEGIN and PostgREST's transaction-local settings (spec §2.11) as one simple query:
+    role, `request.jwt.claims`, method, path, headers, search_path, then `settings` (a
+    `search_path` among them replaces the default one).
 
     Values are sent as escaped literals (E'' strings, read the same whatever
     standard_conforming_strings says) because the simple protocol, the only one that takes
-    several statements in one round trip, has no parameters.
+    several statements in one round trip, has no parameters. The role and claims part is
+    built once per claims object (the gateway shares one per verified token), the settings
+    part once per distinct settings.
     """
-    pairs = {
-        "role": actor.role,
-        "request.jwt.claims": json.dumps(actor.claims, separators=(",", ":")),
-        "request.method": request.method,
-        "request.path": request.path,
-        "request.headers": json.dumps(request.headers, separators=(",", ":")),
-        "search_path": search_path,
-    } | dict(settings)
-    calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in pairs.items())
-    return f"begin{' read only' if readonly else ''}; select {calls}"
+    headers = json.dumps(request.headers, separators=(",", ":"))
+    if not _REQUEST_SETTINGS.isdisjoint(settings):  # e.g. a role's `ALTER ROLE … SET role`
+        pairs = {
+            "role": actor.role,
+            "request.jwt.claims": json.dumps(actor.claims, separators=(",", ":")),
+            "request.method": request.method,
+            "request.path": request.path,
+            "request.headers": headers,
+            "search_path": search_path,
+        } | dict(settings)
+        calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in pairs.items())
+        return f"begin{' read only' if readonly else ''}; select {calls}"
+    return "".join(
+        (
+            "begin read only; select " if readonly else "begin; select ",
+            _actor_sql(actor),
+            _setting("request.method", request.method),
+            _setting("request.path", request.path),
+            _setting("request.headers", headers),
+            _settings_sql(settings.get("search_path", search_path), settings),
+        )
+    )
+
+
+# Settings `settings` may override in place (search_path aside); they take the general path.
+_REQUEST_SETTINGS = frozenset(
+    {"role", "request.jwt.claims", "request.method", "request.path", "request.headers"}
+)
+_ACTOR_SQL: dict[int, tuple[dict[str, Any], str, str]] = {}  # id(claims) -> claims, role, SQL
+_SETTINGS_SQL: dict[tuple[tuple[str, str], ...], str] = {}
+_CACHE_MAX = 4096  # entries of each cache; a full cache is emptied and refilled
+
+
+def _actor_sql(actor: Actor) -> str:
+    """The role and claims settings. Claims dicts are never changed once an Actor holds
+    them, so one is recognised by identity (the cache keeps it alive, so its id stays its)."""
+    claims = actor.claims
+    hit = _ACTOR_SQL.get(id(claims))
+    if hit is not None and hit[0] is claims and hit[1] == actor.role:
+        return hit[2]
+    sql = _setting("role", actor.role) + _setting(
+        "request.jwt.claims", json.dumps(claims, separators=(",", ":"))
+    )
+    if len(_ACTOR_SQL) >= _CACHE_MAX:
+        _ACTOR_SQL.clear()
+    _ACTOR_SQL[id(claims)] = (claims, actor.role, sql)
+    return sql
+
+
+def _settings_sql(search_path: str, settings: Mapping[str, str]) -> str:
+    """search_path and the other settings, the last of the statement (no trailing comma)."""
+    key = (("search_path", search_path), *settings.items())
+    sql = _SETTINGS_SQL.get(key)
+    if sql is None:
+        others = [(k, v) for k, v in settings.items() if k != "search_path"]
+        sql = ", ".join(
+            f"set_config({literal(k)}, {literal(v)}, true)"
+            for k, v in [("search_path", search_path), *others]
+        )
+        if len(_SETTINGS_SQL) >= _CACHE_MAX:
+            _SETTINGS_SQL.clear()
+        _SETTINGS_SQL[key] = sql
+    return sql
+
+
+def _setting(name: str, value: str) -> str:
+    return f"set_config({literal(name)}, {literal(value)}, true), "
 
 
 def literal(value: str) -> str:
@@ -152,40 +214,65 @@ class Database:
         async with self.admin.acquire() as conn, conn.transaction():
             yield conn
 
-    @asynccontextmanager
-    async def transaction_as(
+    def transaction_as(
         self,
         actor: Actor,
         request: RequestContext | None = None,
         *,
         readonly: bool = False,
         settings: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[Connection]:
-        """One transaction on the API pool acting as `actor`, with PostgREST's settings.
+    ) -> AbstractAsyncContextManager[Connection]:
+        """One transaction on the API pool acting as `actor`, with PostgREST's settings:
+        committed when the block ends, rolled back when it raises.
 
         `settings` adds transaction-local settings in the same round trip, after the role
         switch (a role's `ALTER ROLE … SET` values, another `search_path`).
         """
-        extra = dict(settings or {})
         begin = begin_as_sql(
             actor,
-            request or RequestContext(),
-            search_path=extra.pop("search_path", self.search_path),
+            request or _NO_REQUEST,
+            search_path=self.search_path,
             readonly=readonly,
-            settings=extra,
+            settings=settings or {},
         )
-        async with self.api.acquire() as conn:
+        return _CallerTransaction(self.api, begin, actor.role)
+
+
+class _CallerTransaction:
+    """`Database.transaction_as`'s context manager (a class rather than a generator: it is
+    entered once per API request)."""
+
+    __slots__ = ("_begin", "_conn", "_pool", "_role")
+    _conn: PoolConnectionProxy[asyncpg.Record]
+
+    def __init__(self, pool: asyncpg.Pool, begin: str, role: str) -> None:
+        self._pool = pool
+        self._begin = begin
+        self._role = role
+
+    async def __aenter__(self) -> Connection:
+        conn: PoolConnectionProxy[asyncpg.Record] = await self._pool.acquire()
+        try:
+            await conn.execute(self._begin)
+        except (asyncpg.InvalidParameterValueError, asyncpg.InsufficientPrivilegeError):
             try:
-                await conn.execute(begin)
-            except (asyncpg.InvalidParameterValueError, asyncpg.InsufficientPrivilegeError):
                 await conn.execute(_ROLLBACK)
-                raise UnknownRole(actor.role) from None
-            try:
-                yield conn
-            except BaseException:
-                await _end(conn, _ROLLBACK)
-                raise
-            await _end(conn, _COMMIT)
+            finally:
+                await self._pool.release(conn)
+            raise UnknownRole(self._role) from None
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        self._conn = conn
+        return conn
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        try:
+            await _end(self._conn, _COMMIT if exc_type is None else _ROLLBACK)
+        finally:
+            await self._pool.release(self._conn)
 
 
 async def _end(conn: Connection, sql: str) -> None:

@@ -24,12 +24,24 @@ def get_core(request: Request) -> Core:
 
 def get_actor(request: Request) -> Actor:
     """The caller, resolved once per request by the gateway."""
-    cached = getattr(request.state, "actor", None)
+    state = request.scope.setdefault("state", {})  # what `request.state` reads and writes
+    cached: Actor | None = state.get("actor")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    actor = get_core(request).gateway.resolve(request.headers, _apikey_query(request))
-    request.state.actor = actor
+        return cached
+    headers = _credential_headers(request)
+    actor = get_core(request).gateway.resolve(headers, _apikey_query(request))
+    state["actor"] = actor
     return actor
+
+
+def _credential_headers(request: Request) -> Mapping[str, str]:
+    """`authorization` and `apikey` (the first of each), all the gateway reads, taken from the
+    raw headers without building the request's whole header mapping (hot path)."""
+    found: dict[str, str] = {}
+    for name, value in request.scope["headers"]:
+        if name == b"authorization" or name == b"apikey":
+            found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
 
 
 def _apikey_query(request: Request) -> Mapping[str, str]:
@@ -58,7 +70,8 @@ async def _actor(request: Request) -> Actor:
 
 async def require_apikey(request: Request) -> Actor:
     """Kong's key check: an unknown `apikey` is refused whatever the bearer says."""
-    return get_core(request).gateway.resolve_apikey(request.headers, _apikey_query(request))
+    headers = _credential_headers(request)
+    return get_core(request).gateway.resolve_apikey(headers, _apikey_query(request))
 
 
 async def transaction_as_caller(

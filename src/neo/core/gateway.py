@@ -12,8 +12,9 @@ Keys that need I/O to resolve (identity's `neo_sk_` API keys, looked up in Postg
 request so that revocation applies at once) come from resolvers a capability registers by
 prefix at start (`register_key_resolver`): the core never imports them. Resolution itself
 stays synchronous (it runs in plain dependencies and the data API's hot path), so the
-`KeyResolution` middleware awaits the resolver once per request, before routing, and keeps
-the answer in a context variable that `resolve` reads; a key nobody pre-resolved is refused.
+app's front layer (`core.middleware.Edge`) awaits the resolver once per request, before
+routing (`registered_keys`, `preresolve`), and keeps the answer in a context variable that
+`resolve` reads (`resolved`); a key nobody pre-resolved is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from neo.core.actor import Actor, Credential
 from neo.core.errors import InvalidApiKey, InvalidToken, MissingApiKey
@@ -169,23 +170,11 @@ class Gateway:
         return claims
 
 
-class KeyResolution:
-    """ASGI middleware: awaits the registered resolvers of the request's keys (bearer and
-    `apikey`, header or query), once, before any route runs; requests without such a key
-    pass straight through."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        core = getattr(getattr(scope.get("app"), "state", None), "core", None)
-        gateway: Gateway | None = getattr(core, "gateway", None)
-        keys = gateway.registered_keys(scope) if gateway and scope["type"] == "http" else []
-        if gateway is None or not keys:
-            await self.app(scope, receive, send)
-            return
-        with gateway.resolved(await gateway.preresolve(keys)):
-            await self.app(scope, receive, send)
+def gateway_of(scope: Scope) -> Gateway | None:
+    """The gateway of the app serving `scope` (None before the core has started)."""
+    core = getattr(getattr(scope.get("app"), "state", None), "core", None)
+    gateway: Gateway | None = getattr(core, "gateway", None)
+    return gateway
 
 
 def _request_keys(scope: Scope) -> list[str]:
