@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,10 +31,10 @@ from typing import Any
 
 import argon2
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
 from loadgen import http_request, load
+from procs import child, cpu_seconds, postmasters
 from scratch import scratch_database
 
 from neo.kit.net import free_port
@@ -48,23 +47,6 @@ ANON = (
 HEADERS = {"apikey": ANON, "X-Supabase-Api-Version": "2024-01-01"}
 JSON = {**HEADERS, "Content-Type": "application/json"}
 PASSWORD = "bench password 1"  # noqa: S105
-
-
-@contextmanager
-def child(cmd: list[str], env: dict[str, str], cwd: Path, probe: str) -> Iterator[int]:
-    """A server child process (its pid), ready when `probe` answers."""
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd)
-    try:
-        for _ in range(1200):
-            try:
-                if httpx.get(probe).status_code < 500:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @contextmanager
@@ -120,37 +102,6 @@ def hash_rate(seconds: float) -> float:
     with ThreadPoolExecutor(cores) as pool:
         total = sum(pool.map(work, range(cores)))
     return total / (time.perf_counter() - started)
-
-
-def cpu_seconds(roots: list[int]) -> dict[int, float]:
-    """User + system CPU seconds of each process under `roots` (themselves included)."""
-    seconds = {}
-    for root in roots:
-        try:
-            proc = psutil.Process(root)
-            procs = [proc, *proc.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for p in procs:
-            try:
-                t = p.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            seconds[p.pid] = t.user + t.system
-    return seconds
-
-
-def postmaster(marker: str) -> list[int]:
-    """The PostgreSQL server whose command line names `marker`, else every postmaster."""
-    roots = []
-    for p in psutil.process_iter(["name", "cmdline"]):
-        try:
-            parent = p.parent()
-        except psutil.NoSuchProcess:
-            continue
-        if p.info["name"] == "postgres" and (parent is None or parent.name() != "postgres"):
-            roots.append((p.pid, " ".join(p.info["cmdline"] or [])))
-    return [pid for pid, cmd in roots if marker in cmd] or [pid for pid, _ in roots]
 
 
 class Runner:
@@ -224,7 +175,7 @@ def run(
     health = http_request(port, "GET", "/health", {})
     with ProcessPoolExecutor(max_workers=2) as pool:
         pool.submit(time.sleep, 0).result()
-        runner = Runner(pool, postmaster(marker), seconds)
+        runner = Runner(pool, postmasters(marker), seconds)
         runner.case("GET /health (HTTP floor)", neo, [health] * n)
         path = "/auth/v1/token?grant_type=refresh_token"
         firsts = [s["refresh_token"] for s in mine]

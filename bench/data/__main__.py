@@ -19,13 +19,11 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,6 +33,8 @@ import jwt
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from loadgen import http_request, load
+from procs import child, cpu_seconds, postmasters
 from scratch import scratch_database
 
 from neo.app import CAPABILITIES
@@ -182,30 +182,14 @@ async def prepare(url: str) -> dict[str, object]:
     return {"url": api_url, "routes": routes, "settings": settings, "secret": SECRET}
 
 
-@contextmanager
-def child(cmd: list[str], env: dict[str, str], cwd: Path, probe: str) -> Iterator[int]:
-    """A server child process (its pid), ready when `probe` answers."""
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd)
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(probe, headers={"apikey": ANON_KEY}).status_code < 500:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 def neo_server(db_url: str, data_dir: Path, port: int) -> Iterator[int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO_")}
     env |= {"DATABASE_URL": db_url, "JWT_SECRET": SECRET, "NEO_DATA_DIR": str(data_dir)}
     env |= {"NEO_LOG__LEVEL": "warning", "NEO_LOG__ACCESS_LOG": "false"}
     cmd = [sys.executable, "-m", "uvicorn", "neo.app:app_from_env", "--factory", "--port",
            str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    return child(cmd, env, data_dir, f"http://127.0.0.1:{port}/rest/v1/bench_rows?limit=1")
+    probe = f"http://127.0.0.1:{port}/rest/v1/bench_rows?limit=1"
+    return child(cmd, env, data_dir, probe, {"apikey": ANON_KEY})
 
 
 def bare_server(conf: dict[str, object], data_dir: Path, port: int) -> Iterator[int]:
@@ -224,88 +208,12 @@ def bare_server(conf: dict[str, object], data_dir: Path, port: int) -> Iterator[
 # --- the load generator (runs in its own process) -----------------------------------------
 
 
-async def http_worker(port: int, request: bytes, stop: float, lat: list[float]) -> None:
-    """One keep-alive connection sending `request` until `stop` (a minimal HTTP/1.1 client)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < stop:
-            start = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(head.decode(errors="replace"))
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
-            lat.append(time.perf_counter() - start)
-    finally:
-        writer.close()
-
-
-async def _measure(port: int, request: bytes, n: int, seconds: float) -> list[float]:
-    warm: list[float] = []
-    stop = time.perf_counter() + 0.5
-    await asyncio.gather(*(http_worker(port, request, stop, warm) for _ in range(n)))
-    lat: list[float] = []
-    start = time.perf_counter()
-    await asyncio.gather(*(http_worker(port, request, start + seconds, lat) for _ in range(n)))
-    return [time.perf_counter() - start, *lat]
-
-
-def load(port: int, request: bytes, n: int, seconds: float) -> list[float]:
-    """[elapsed, latencies…] of `n` connections for `seconds` after a 0.5 s warm-up."""
-    try:
-        import uvloop  # optional: a cheaper client loop
-
-        return uvloop.run(_measure(port, request, n, seconds))
-    except ImportError:
-        return asyncio.run(_measure(port, request, n, seconds))
-
-
 # --- orchestration ------------------------------------------------------------------------
-
-
-def request(port: int, path: str, headers: dict[str, str]) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def cpu_by_pid(root: int) -> dict[int, float]:
-    """User + system CPU seconds of a process and each of its descendants."""
-    try:
-        proc = psutil.Process(root)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return {}
-    seconds = {}
-    for p in procs:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        seconds[p.pid] = t.user + t.system
-    return seconds
-
-
-def postmasters(marker: str) -> list[int]:
-    """The PostgreSQL server(s) to account for: the one whose command line names `marker`
-    (the embedded server's directory), else every postmaster on the machine."""
-    roots = []
-    for p in psutil.process_iter(["name", "cmdline"]):
-        try:
-            parent = p.parent()
-        except psutil.NoSuchProcess:
-            continue
-        if p.info["name"] == "postgres" and (parent is None or parent.name() != "postgres"):
-            roots.append((p.pid, " ".join(p.info["cmdline"] or [])))
-    mine = [pid for pid, cmd in roots if marker in cmd]
-    return mine or [pid for pid, _ in roots]
 
 
 def snapshot(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
     """Per group, CPU seconds by pid (the roots and their descendants), and the machine's."""
-    snap = {k: {pid: s for root in roots for pid, s in cpu_by_pid(root).items()}
-            for k, roots in groups.items()}  # fmt: skip
+    snap = {k: cpu_seconds(roots) for k, roots in groups.items()}
     t = psutil.cpu_times()
     snap["all"] = {0: sum(t) - t.idle - getattr(t, "iowait", 0.0)}
     return snap
@@ -344,7 +252,8 @@ def run(
             port = ports[server]
             path = f"/rest/v1{CASES[case]}" if server == "neo" else f"/{case}"
             groups = {"srv": [pids[server]], "pg": pg, "gen": loadgen}
-            future = pool.submit(load, port, request(port, path, headers), n, seconds)
+            requests = [http_request(port, "GET", path, headers)] * n
+            future = pool.submit(load, port, requests, seconds, warmup=0.5)
             time.sleep(0.5)  # the warm-up: new backends exist after it
             before = snapshot(groups)
             result = future.result()
