@@ -75,7 +75,9 @@ async def test_auth_flows_land_in_the_identity_audit_log_without_secrets(
     assert str(update["actor_id"]) == user_id
     assert update["org_id"] is not None
     assert str(update["org_id"]) == user_id  # the user's personal org
-    assert update["ip"]  # auth's entries carry the client IP (not the user agent yet)
+    assert update["ip"]  # auth's entries carry the client IP, user agent and request id
+    assert update["user_agent"].startswith("python-httpx/"), update
+    assert len(update["request_id"] or "") == 32, update
     failed = await db.fetch(
         "select * from neo_identity.audit_log where action = 'auth.login_failed'"
     )

@@ -47,7 +47,9 @@ def get_client(request: Request) -> Client:
             ip = hop
             if not _trusted(hop, proxies):
                 break
-    return Client(ip=ip, user_agent=request.headers.get("user-agent", "")[:512])
+    user_agent = request.headers.get("user-agent", "")[:512]
+    request_id = str(request.scope.get("state", {}).get("request_id", ""))
+    return Client(ip=ip, user_agent=user_agent, request_id=request_id)
 
 
 def _trusted(address: str, proxies: list[str]) -> bool:

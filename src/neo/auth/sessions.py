@@ -50,6 +50,7 @@ class Client:
 
     ip: str
     user_agent: str = ""
+    request_id: str = ""
 
 
 def hash_token(token: str) -> str:
@@ -72,6 +73,10 @@ def is_banned(user: Row) -> bool:
 async def audit(conn: Connection, action: str, client: Client, **fields: Any) -> None:
     """Append an audit entry (GoTrue's payload shape); never pass secrets here."""
     payload = {"action": action, "log_type": fields.pop("log_type", "account")}
+    # Beyond GoTrue's traits: the user agent and request id, so the identity audit log (which
+    # mirrors these entries) can say which client and request did it.
+    fields |= {k: v for k, v in (("user_agent", client.user_agent),
+                                 ("request_id", client.request_id)) if v}  # fmt: skip
     payload |= {"traits": {k: str(v) for k, v in fields.items()}} if fields else {}
     await store.insert_audit_entry(conn, payload, client.ip)
 
