@@ -1,8 +1,11 @@
 """Sandbox: isolated code execution for agents, under `/sandbox/v1` (NEO's native API and
 error shape `{code, message, request_id}`).
 
-Owns the `neo_sandbox` schema (`sandboxes`: owner = the caller's JWT `sub`, or null for the
-service role; RLS shows users only their own) and the sandboxes on this host. The `local`
+Owns the `neo_sandbox` schema (`sandboxes`: an organization's when `org_id` is set, with
+rights from the caller's role and permissions there through identity's SQL helpers; else
+owner = the caller's JWT `sub`, or null for the service role; RLS decides, decision 0011)
+and the sandboxes on this host. Every action is appended to identity's audit log by
+`audit.py`, in batches off the request path. The `local`
 runtime (`runtimes/local.py`) runs each sandbox under bubblewrap: user, pid, net (loopback
 only), ipc, uts and mount namespaces, read-only system directories, a tmpfs workspace of the
 sandbox's disk size under `<data_dir>/sandboxes/<id>/workspace`, no capabilities,

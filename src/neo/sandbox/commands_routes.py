@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from neo.sandbox import commands
-from neo.sandbox.deps import SandboxDep, StateDep
+from neo.sandbox.audit import command_facts
+from neo.sandbox.deps import AuditDep, SandboxDep, StateDep, WritableSandboxDep
 from neo.sandbox.models import CommandBody
 
 router = APIRouter()
@@ -17,9 +18,15 @@ Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post(COMMANDS, status_code=201)
-async def start(body: CommandBody, sandbox: SandboxDep, state: StateDep) -> dict[str, Any]:
+async def start(
+    body: CommandBody, sandbox: WritableSandboxDep, state: StateDep, audit: AuditDep
+) -> dict[str, Any]:
     """Start a command in the background."""
-    return await commands.start_command(state, sandbox, body)
+    started = await commands.start_command(state, sandbox, body)
+    audit(
+        "sandbox.command_started", sandbox, command_id=started["id"], **command_facts(body.command)
+    )
+    return started
 
 
 @router.get(COMMANDS)
@@ -49,6 +56,10 @@ async def logs(
 
 
 @router.post(COMMANDS + "/{command_id}/kill")
-async def kill(command_id: str, sandbox: SandboxDep, state: StateDep) -> dict[str, Any]:
+async def kill(
+    command_id: str, sandbox: WritableSandboxDep, state: StateDep, audit: AuditDep
+) -> dict[str, Any]:
     """Kill a command and everything it started."""
-    return await commands.kill_command(state, sandbox, command_id)
+    killed = await commands.kill_command(state, sandbox, command_id)
+    audit("sandbox.command_killed", sandbox, command_id=command_id)
+    return killed

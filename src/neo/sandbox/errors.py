@@ -16,6 +16,19 @@ class SandboxNotFound(SandboxError):
     status, code, message = 404, "sandbox_not_found", "Sandbox not found"
 
 
+class OrgNotFound(SandboxError):
+    """No such organization, or the caller is not in it (the same answer: no probing)."""
+
+    status, code, message = 404, "org_not_found", "Organization not found"
+
+
+class SandboxForbidden(SandboxError):
+    """The caller may see the sandbox (or org) but not act on it: a viewer, or a key
+    without `sandboxes:write`."""
+
+    status, code, message = 403, "insufficient_role", "Not allowed to act on this sandbox"
+
+
 class SandboxNameTaken(SandboxError):
     status, code, message = 409, "sandbox_name_taken", "A sandbox of that name exists"
 

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from neo.sandbox.deps import SandboxDep, StateDep
+from neo.sandbox.deps import AuditDep, SandboxDep, StateDep, WritableSandboxDep
 from neo.sandbox.errors import FileTooLarge, InvalidPath, WorkspaceFull
 from neo.sandbox.files import Workspace
 from neo.sandbox.models import MkdirBody, MoveBody
@@ -49,7 +49,7 @@ def _chunks(fd: int) -> Iterator[bytes]:
 
 @router.put(FILES, status_code=201)
 async def upload(
-    request: Request, sandbox: SandboxDep, state: StateDep, path: str
+    request: Request, sandbox: WritableSandboxDep, state: StateDep, audit: AuditDep, path: str
 ) -> dict[str, Any]:
     """Write the request body to a file (created or replaced)."""
     limit = state.settings.max_upload_mb << 20
@@ -64,7 +64,9 @@ async def upload(
         raise
     finally:
         os.close(fd)
-    return workspace.info(path)
+    info = workspace.info(path)
+    audit("sandbox.file_uploaded", sandbox, path=path, size=info.get("size"))
+    return info
 
 
 async def _write_body(request: Request, fd: int, limit: int) -> None:
@@ -85,24 +87,35 @@ async def _write_body(request: Request, fd: int, limit: int) -> None:
 
 @router.delete(FILES, status_code=204)
 async def remove(
-    sandbox: SandboxDep, state: StateDep, path: str, recursive: bool = False
+    sandbox: WritableSandboxDep,
+    state: StateDep,
+    audit: AuditDep,
+    path: str,
+    recursive: bool = False,
 ) -> Response:
     """Delete a file, symlink or directory (`recursive=true` for a non-empty one)."""
     state.workspace(sandbox).delete(path, recursive=recursive)
+    audit("sandbox.file_deleted", sandbox, path=path, recursive=recursive)
     return Response(status_code=204)
 
 
 @router.post(FILES + "/move")
-async def move(body: MoveBody, sandbox: SandboxDep, state: StateDep) -> dict[str, Any]:
+async def move(
+    body: MoveBody, sandbox: WritableSandboxDep, state: StateDep, audit: AuditDep
+) -> dict[str, Any]:
     """Rename a path within the workspace."""
     workspace: Workspace = state.workspace(sandbox)
     workspace.move(body.source, body.destination, overwrite=body.overwrite)
+    audit("sandbox.file_moved", sandbox, source=body.source, destination=body.destination)
     return workspace.info(body.destination)
 
 
 @router.post(FILES + "/mkdir", status_code=201)
-async def mkdir(body: MkdirBody, sandbox: SandboxDep, state: StateDep) -> dict[str, Any]:
+async def mkdir(
+    body: MkdirBody, sandbox: WritableSandboxDep, state: StateDep, audit: AuditDep
+) -> dict[str, Any]:
     """Create a directory."""
     workspace = state.workspace(sandbox)
     workspace.mkdir(body.path, parents=body.parents)
+    audit("sandbox.directory_created", sandbox, path=body.path)
     return workspace.info(body.path)

@@ -1,7 +1,8 @@
 """The capability's life in the app: the start hook (probe, runtime, recovery after a crash)
 and the background sweep that stops idle sandboxes and deletes expired ones.
 
-Sweeps and recovery are NEO's own bookkeeping, so they run on the owner pool.
+Sweeps and recovery are NEO's own bookkeeping, so they run on the owner pool; the audit
+trail's writer (`audit.py`) runs beside the sweep and is flushed last.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import structlog
 
 from neo.core.db import Connection
 from neo.core.runtime import Core
-from neo.sandbox import store
+from neo.sandbox import audit, store
+from neo.sandbox.audit import SYSTEM, AuditTrail
 from neo.sandbox.models import Sandbox
 from neo.sandbox.runtimes import seccomp
 from neo.sandbox.runtimes.base import Runtime, StartFailed
@@ -111,24 +113,31 @@ async def _serve_egress(conn: Connection, runtime: Runtime, sandbox: Sandbox) ->
         log.warning("sandbox.egress_not_recovered", sandbox=sandbox.id)
 
 
-async def sweep(core: Core, runtime: Runtime) -> None:
-    """Stop idle sandboxes; delete stopped ones past their auto-delete interval."""
+async def sweep(core: Core, runtime: Runtime, trail: AuditTrail | None = None) -> None:
+    """Stop idle sandboxes; delete stopped ones past their auto-delete interval (audited as
+    the `system` actor when a trail is given, whose queued activity is written first)."""
+    if trail is not None:
+        await trail.flush()
     async with core.db.transaction() as conn:
         for sandbox in await store.select_idle(conn):
             await runtime.stop(sandbox.id)
             await store.update_state(conn, sandbox.id, "stopped")
             log.info("sandbox.sandbox_auto_stopped", sandbox=sandbox.id)
+            if trail is not None:
+                trail.record(SYSTEM, "sandbox.auto_stopped", sandbox)
         for sandbox in await store.select_expired(conn):
             await runtime.delete(sandbox.id)
             await store.delete_sandbox(conn, sandbox.id)
             log.info("sandbox.sandbox_auto_deleted", sandbox=sandbox.id)
+            if trail is not None:
+                trail.record(SYSTEM, "sandbox.auto_deleted", sandbox)
 
 
-async def _sweep_forever(core: Core, runtime: Runtime, every: float) -> None:
+async def _sweep_forever(core: Core, runtime: Runtime, every: float, trail: AuditTrail) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await sweep(core, runtime)
+            await sweep(core, runtime, trail)
         except Exception:
             log.exception("sandbox.sweep_failed")
 
@@ -141,19 +150,20 @@ async def start(core: Core, settings: SandboxSettings) -> AsyncIterator[Sandboxe
     runtime = build_runtime(settings, report)
     if settings.enabled and runtime is None:
         log.error("sandbox.isolation_unavailable", missing=report.missing)
-    state = Sandboxes(settings, report, runtime)
     if runtime is None:
-        yield state
+        yield Sandboxes(settings, report, runtime)
         return
     await recover(core, runtime)
-    task = asyncio.create_task(_sweep_forever(core, runtime, settings.sweep_seconds))
-    try:
-        yield state
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await _stop_all(core, runtime)
+    async with audit.running(core, settings.audit_flush_seconds) as trail:
+        state = Sandboxes(settings, report, runtime, trail)
+        task = asyncio.create_task(_sweep_forever(core, runtime, settings.sweep_seconds, trail))
+        try:
+            yield state
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await _stop_all(core, runtime)
 
 
 async def _stop_all(core: Core, runtime: Runtime) -> None:

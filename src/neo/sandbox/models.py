@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
@@ -83,6 +84,7 @@ class CreateSandbox(Body):
     network: Network = Network()
     auto_stop_minutes: int | None = Field(None, ge=0)
     auto_delete_minutes: int | None = Field(None, ge=0)
+    org_id: uuid.UUID | None = None  # default: a key's org; a user's own sandbox without it
 
 
 class ExecBody(Body):
@@ -163,6 +165,9 @@ class Sandbox:
     created_at: datetime
     updated_at: datetime
     last_activity_at: datetime
+    org_id: str | None = None
+    created_by: str | None = None
+    writable: bool = True  # the caller's right to act on it (read-only callers: False)
 
     @classmethod
     def from_row(cls, row: Any) -> Sandbox:
@@ -183,6 +188,9 @@ class Sandbox:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             last_activity_at=row["last_activity_at"],
+            org_id=str(row["org_id"]) if row["org_id"] else None,
+            created_by=row["created_by"],
+            writable=bool(row.get("writable", True)),
         )
 
     def spec(self) -> SandboxSpec:
@@ -195,6 +203,8 @@ class Sandbox:
             "id": self.id,
             "name": self.name,
             "owner": self.owner,
+            "org_id": self.org_id,
+            "created_by": self.created_by,
             "state": self.state,
             "labels": self.labels,
             "env": self.env,

@@ -16,7 +16,7 @@ from neo.core.deps import CoreDep
 from neo.core.errors import NeoError
 from neo.core.runtime import Core
 from neo.sandbox import preview, preview_ws, store
-from neo.sandbox.deps import SandboxDep, StateDep
+from neo.sandbox.deps import AuditDep, StateDep, WritableSandboxDep
 from neo.sandbox.errors import PortsDisabled, PreviewDenied, SandboxNotFound, SandboxNotRunning
 from neo.sandbox.models import Sandbox
 from neo.sandbox.pty_routes import refuse
@@ -29,7 +29,12 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 @router.get("/sandboxes/{sandbox_id}/ports/{port}/preview-url")
 async def preview_url(
-    port: Port, sandbox: SandboxDep, state: StateDep, core: CoreDep, request: Request
+    port: Port,
+    sandbox: WritableSandboxDep,
+    state: StateDep,
+    core: CoreDep,
+    request: Request,
+    audit: AuditDep,
 ) -> dict[str, Any]:
     """A URL (with its token) that reaches `port` inside the sandbox until it expires."""
     if not state.settings.loopback_ports:
@@ -37,6 +42,7 @@ async def preview_url(
     expires = int(time.time()) + state.settings.preview_ttl_seconds
     token = preview.make_token(core.keys.jwt_secret, sandbox.id, port, expires)
     url = request.url_for("sandbox_preview", sandbox_id=sandbox.id, port=str(port), path="")
+    audit("sandbox.preview_url_issued", sandbox, port=port, expires_at=expires)  # never the token
     return {
         "url": f"{url}?{preview.TOKEN_PARAM}={token}",
         "token": token,

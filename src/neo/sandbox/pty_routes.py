@@ -27,6 +27,7 @@ from neo.core.actor import Actor, RequestContext
 from neo.core.errors import NeoError
 from neo.core.runtime import Core
 from neo.sandbox import service
+from neo.sandbox.audit import Caller, command_facts
 from neo.sandbox.errors import InvalidTerminal
 from neo.sandbox.models import PtyParams, Sandbox
 from neo.sandbox.runtimes.base import PtyRequest, Terminal
@@ -63,7 +64,7 @@ async def _sandbox(core: Core, actor: Actor, websocket: WebSocket, sandbox_id: s
     headers = {k: v for k, v in websocket.headers.items() if k != "cookie"}
     context = RequestContext(method="GET", path=websocket.url.path, headers=headers)
     async with core.db.transaction_as(actor, context, readonly=True) as conn:
-        return await service.get_sandbox(conn, sandbox_id)
+        return await service.get_sandbox(conn, sandbox_id, write=True)
 
 
 async def refuse(websocket: WebSocket, error: NeoError) -> None:
@@ -84,12 +85,23 @@ async def terminal(websocket: WebSocket, sandbox_id: str) -> None:
         actor = await _actor(core, websocket)
         service.owner_of(actor)
         sandbox = await _sandbox(core, actor, websocket, sandbox_id)
-        opened = await service.open_terminal(state, sandbox, _params(websocket))
+        params = _params(websocket)
+        opened = await service.open_terminal(state, sandbox, params)
     except NeoError as exc:
         await refuse(websocket, exc)
         return
     await websocket.accept()
     log.info("sandbox.terminal_opened", sandbox=sandbox.id, pid=opened.pid)
+    if state.trail is not None:
+        caller = Caller.of(
+            actor,
+            websocket.client.host if websocket.client else "",
+            websocket.headers.get("user-agent", ""),
+            str(websocket.scope.get("state", {}).get("request_id") or ""),
+        )
+        state.trail.record(
+            caller, "sandbox.terminal_opened", sandbox, command_facts(params.command)
+        )
     try:
         await _bridge(websocket, opened)
     finally:

@@ -4,8 +4,9 @@ terminal WebSocket (`pty_routes.py`) and preview URLs (`preview_routes.py`).
 
 Lifecycle routes run in the caller's transaction (`Tx`, committed before the answer;
 RLS decides visibility). Exec and file routes look the sandbox up in a short transaction of
-their own (`SandboxDep`) and then hold no database connection while commands run or bytes
-move.
+their own (`SandboxDep`, `WritableSandboxDep` for actions) and then hold no database
+connection while commands run or bytes move. Actions are audited (`AuditDep`, queued); an
+exec's activity time is written with the audit batch, not in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from neo.core.deps import ActorDep, CoreDep, Tx
-from neo.core.runtime import Core
+from neo.core.deps import ActorDep, Tx
 from neo.sandbox import (
     commands_routes,
     files_routes,
@@ -28,9 +28,10 @@ from neo.sandbox import (
     service,
     sessions_routes,
 )
-from neo.sandbox.deps import SandboxDep, StateDep
+from neo.sandbox.audit import command_facts
+from neo.sandbox.deps import AuditDep, StateDep, WritableSandboxDep
 from neo.sandbox.errors import SandboxError
-from neo.sandbox.models import CreateSandbox, ExecBody, Sandbox
+from neo.sandbox.models import CreateSandbox, ExecBody
 from neo.sandbox.runtimes.base import ExecEvent
 from neo.sandbox.runtimes.output import collect
 
@@ -39,9 +40,13 @@ router = APIRouter(prefix=PREFIX, tags=["sandbox"])
 
 
 @router.post("/sandboxes", status_code=201)
-async def create(body: CreateSandbox, conn: Tx, state: StateDep, actor: ActorDep) -> dict[str, Any]:
-    """Create and start a sandbox."""
-    return (await service.create_sandbox(conn, state, actor, body)).public()
+async def create(
+    body: CreateSandbox, conn: Tx, state: StateDep, actor: ActorDep, audit: AuditDep
+) -> dict[str, Any]:
+    """Create and start a sandbox (in `org_id`, a key's org, or the caller's own)."""
+    sandbox = await service.create_sandbox(conn, state, actor, body)
+    audit("sandbox.created", sandbox, name=sandbox.name, network=sandbox.network.mode)
+    return sandbox.public()
 
 
 @router.get("/sandboxes")
@@ -62,27 +67,31 @@ async def get_one(sandbox_id: str, conn: Tx, state: StateDep) -> dict[str, Any]:
 
 
 @router.post("/sandboxes/{sandbox_id}/start")
-async def start(sandbox_id: str, conn: Tx, state: StateDep) -> dict[str, Any]:
+async def start(sandbox_id: str, conn: Tx, state: StateDep, audit: AuditDep) -> dict[str, Any]:
     """Start a stopped sandbox."""
-    return (await service.start_sandbox(conn, state, sandbox_id)).public()
+    sandbox = await service.start_sandbox(conn, state, sandbox_id)
+    audit("sandbox.started", sandbox)
+    return sandbox.public()
 
 
 @router.post("/sandboxes/{sandbox_id}/stop")
-async def stop(sandbox_id: str, conn: Tx, state: StateDep) -> dict[str, Any]:
+async def stop(sandbox_id: str, conn: Tx, state: StateDep, audit: AuditDep) -> dict[str, Any]:
     """Stop a sandbox (its files stay)."""
-    return (await service.stop_sandbox(conn, state, sandbox_id)).public()
+    sandbox = await service.stop_sandbox(conn, state, sandbox_id)
+    audit("sandbox.stopped", sandbox)
+    return sandbox.public()
 
 
 @router.delete("/sandboxes/{sandbox_id}", status_code=204)
-async def delete(sandbox_id: str, conn: Tx, state: StateDep) -> Response:
+async def delete(sandbox_id: str, conn: Tx, state: StateDep, audit: AuditDep) -> Response:
     """Delete a sandbox and its files."""
-    await service.delete_sandbox(conn, state, sandbox_id)
+    audit("sandbox.deleted", await service.delete_sandbox(conn, state, sandbox_id))
     return Response(status_code=204)
 
 
 @router.post("/sandboxes/{sandbox_id}/exec")
 async def exec_command(
-    body: ExecBody, sandbox: SandboxDep, state: StateDep, core: CoreDep
+    body: ExecBody, sandbox: WritableSandboxDep, state: StateDep, audit: AuditDep
 ) -> dict[str, Any]:
     """Run a command; answer when it ends: `{exit_code, stdout, stderr, timed_out, truncated}`."""
     request = service.exec_request(sandbox, body, state.settings)
@@ -91,13 +100,17 @@ async def exec_command(
     else:
         events = service.exec_events(state, sandbox, request)
         result = await collect(events, state.settings.max_output_bytes)
-    await _touch(core, sandbox)
+    audit.touch(sandbox)
+    audit(
+        "sandbox.command_run", sandbox, via="exec", mode=body.mode, exit_code=result.exit_code,
+        timed_out=result.timed_out, **command_facts(body.command),
+    )  # fmt: skip
     return asdict(result)  # exit_code, stdout, stderr, timed_out, truncated
 
 
 @router.post("/sandboxes/{sandbox_id}/exec/stream")
 async def exec_stream(
-    body: ExecBody, sandbox: SandboxDep, state: StateDep, core: CoreDep
+    body: ExecBody, sandbox: WritableSandboxDep, state: StateDep, audit: AuditDep
 ) -> StreamingResponse:
     """Run a command, streaming NDJSON lines: `{"stdout": …}`, `{"stderr": …}`, then
     `{"exit_code": …, "timed_out": …}`."""
@@ -105,6 +118,7 @@ async def exec_stream(
         state, sandbox, service.exec_request(sandbox, body, state.settings)
     )
     first = await anext(events, None)  # errors before any output become a proper status
+    audit("sandbox.command_run", sandbox, via="stream", **command_facts(body.command))
 
     async def lines() -> AsyncIterator[bytes]:
         try:
@@ -116,7 +130,7 @@ async def exec_stream(
             yield json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode() + b"\n"
         finally:
             await events.aclose()  # a client gone mid-stream hangs up on the agent: it kills
-        await _touch(core, sandbox)
+        audit.touch(sandbox)
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
@@ -127,11 +141,6 @@ def _ndjson(event: ExecEvent) -> bytes:
     else:
         item = {event.kind: event.data}
     return json.dumps(item).encode() + b"\n"
-
-
-async def _touch(core: Core, sandbox: Sandbox) -> None:
-    async with core.db.transaction() as conn:
-        await service.record_activity(conn, sandbox.id)
 
 
 router.include_router(files_routes.router)

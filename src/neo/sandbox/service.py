@@ -1,10 +1,10 @@
 """Sandbox use cases: create, list, get, start, stop, delete, exec and terminals, for one
 caller.
 
-Functions take the caller's connection (RLS shows an authenticated user only their own rows,
-the service role all of them) and the capability's state; they never commit. The runtime's
-side effects happen inside the transaction, so a failure rolls the row back and the runtime
-is cleaned up here.
+Functions take the caller's connection (RLS shows an authenticated user their own rows and
+their orgs' by role, a key its org's by permission, the service role all of them) and the
+capability's state; they never commit. The runtime's side effects happen inside the
+transaction, so a failure rolls the row back and the runtime is cleaned up here.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from neo.core.actor import Actor
 from neo.core.db import Connection
 from neo.sandbox import store
+from neo.sandbox.audit import AuditTrail
 from neo.sandbox.errors import (
     InvalidLimits,
     IsolationUnavailable,
+    OrgNotFound,
     PolicyNotSupported,
     QuotaExceeded,
     SandboxAuthRequired,
+    SandboxForbidden,
     SandboxNotFound,
     SandboxNotRunning,
     SandboxStartFailed,
@@ -52,6 +55,7 @@ class Sandboxes:
     settings: SandboxSettings
     report: ProbeReport
     backend: Runtime | None
+    trail: AuditTrail | None = None  # None only when the runtime is unavailable
 
     @property
     def runtime(self) -> Runtime:
@@ -68,12 +72,46 @@ class Sandboxes:
 
 
 def owner_of(actor: Actor) -> str | None:
-    """The owner recorded for the caller's sandboxes: its user id, None for the service role."""
+    """The owner recorded for the caller's own sandboxes: its user id, None for the service
+    role (and for keys, whose sandboxes always belong to their org); refuses anyone else."""
     if actor.is_service:
         return None
     if actor.role != "authenticated" or actor.user_id is None:
         raise SandboxAuthRequired()
-    return actor.user_id
+    return None if key_org(actor) is not None else actor.user_id
+
+
+def key_org(actor: Actor) -> str | None:
+    """The org of a `neo_sk_` key caller (None for everyone else); RLS checks it again from
+    identity's tables, never trusting the claim."""
+    if actor.credential != "api_key":
+        return None
+    neo = actor.claims.get("neo")
+    return str(neo["org_id"]) if isinstance(neo, dict) and neo.get("org_id") else None
+
+
+async def _owning_org(conn: Connection, actor: Actor, body: CreateSandbox) -> str | None:
+    """The org a new sandbox belongs to (None: the user's own), checked for the caller."""
+    org = str(body.org_id) if body.org_id else key_org(actor)
+    if org is None:
+        return None
+    if not actor.is_service and not _is_uuid(actor.user_id):
+        raise OrgNotFound()  # a token of an external subject belongs to no org
+    known, writable = await store.org_access(conn, org)
+    if not known:
+        raise OrgNotFound()
+    if not writable:
+        raise SandboxForbidden("creating sandboxes in this organization needs role member "
+                               "and the permission sandboxes:write")  # fmt: skip
+    return org
+
+
+def _is_uuid(value: str | None) -> bool:
+    try:
+        uuid.UUID(value or "")
+    except ValueError:
+        return False
+    return True
 
 
 def _limits(body: CreateSandbox, settings: SandboxSettings) -> Limits:
@@ -95,14 +133,19 @@ async def create_sandbox(
 ) -> Sandbox:
     """Record and start a sandbox for the caller, within the owner's quota."""
     owner = owner_of(actor)
+    org = await _owning_org(conn, actor, body)
+    if org is not None:
+        owner = None  # an org's sandbox: rights come from the org, not from who made it
     runtime = state.runtime
     if body.network.mode != "deny" and runtime.name not in EGRESS_RUNTIMES:
         raise PolicyNotSupported(f"egress allow-lists are not served by the {runtime.name} runtime")
     limits = _limits(body, state.settings)
-    if owner is not None:
-        await store.lock_owner(conn, owner)
-        if await store.count_owner_sandboxes(conn, owner) >= state.settings.max_per_owner:
-            raise QuotaExceeded(f"at most {state.settings.max_per_owner} sandboxes per owner")
+    if org is not None or owner is not None:
+        quota = state.settings.max_per_org if org is not None else state.settings.max_per_owner
+        await store.lock_owner(conn, org or owner or "")
+        if await store.count_owned(conn, org, owner) >= quota:
+            kind = "organization" if org is not None else "owner"
+            raise QuotaExceeded(f"at most {quota} sandboxes per {kind}")
     slot = await store.free_slot(conn, state.settings.slots)
     auto_stop = body.auto_stop_minutes
     sandbox = await store.insert_sandbox(
@@ -116,6 +159,8 @@ async def create_sandbox(
         network=body.network.policy(),
         auto_stop_minutes=state.settings.auto_stop_minutes if auto_stop is None else auto_stop,
         auto_delete_minutes=body.auto_delete_minutes,
+        org_id=org,
+        created_by=None if actor.is_service else actor.user_id,
     )
     try:
         await _start(runtime, sandbox)
@@ -133,8 +178,9 @@ async def _start(runtime: Runtime, sandbox: Sandbox) -> None:
         raise SandboxStartFailed(str(exc)) from None
 
 
-async def get_sandbox(conn: Connection, sandbox_id: str) -> Sandbox:
-    """A sandbox the caller may see, or SandboxNotFound."""
+async def get_sandbox(conn: Connection, sandbox_id: str, *, write: bool = False) -> Sandbox:
+    """A sandbox the caller may see (and act on, with `write`), else SandboxNotFound (or
+    SandboxForbidden for a read-only caller)."""
     try:
         uuid.UUID(sandbox_id)
     except ValueError:
@@ -142,6 +188,8 @@ async def get_sandbox(conn: Connection, sandbox_id: str) -> Sandbox:
     sandbox = await store.select_sandbox(conn, sandbox_id)
     if sandbox is None:
         raise SandboxNotFound()
+    if write and not sandbox.writable:
+        raise SandboxForbidden()
     return sandbox
 
 
@@ -152,23 +200,24 @@ async def list_sandboxes(conn: Connection, labels: dict[str, str] | None) -> lis
 
 async def start_sandbox(conn: Connection, state: Sandboxes, sandbox_id: str) -> Sandbox:
     """Start a stopped sandbox (a no-op for a running one)."""
-    sandbox = await get_sandbox(conn, sandbox_id)
+    sandbox = await get_sandbox(conn, sandbox_id, write=True)
     await _start(state.runtime, sandbox)
     return await store.update_state(conn, sandbox.id, "started") or sandbox
 
 
 async def stop_sandbox(conn: Connection, state: Sandboxes, sandbox_id: str) -> Sandbox:
     """Kill the sandbox's processes; its files stay."""
-    sandbox = await get_sandbox(conn, sandbox_id)
+    sandbox = await get_sandbox(conn, sandbox_id, write=True)
     await state.runtime.stop(sandbox.id)
     return await store.update_state(conn, sandbox.id, "stopped") or sandbox
 
 
-async def delete_sandbox(conn: Connection, state: Sandboxes, sandbox_id: str) -> None:
-    """Remove the sandbox, its files and its row."""
-    sandbox = await get_sandbox(conn, sandbox_id)
+async def delete_sandbox(conn: Connection, state: Sandboxes, sandbox_id: str) -> Sandbox:
+    """Remove the sandbox, its files and its row; the sandbox it was."""
+    sandbox = await get_sandbox(conn, sandbox_id, write=True)
     await state.runtime.delete(sandbox.id)
     await store.delete_sandbox(conn, sandbox.id)
+    return sandbox
 
 
 def exec_request(sandbox: Sandbox, body: ExecBody, settings: SandboxSettings) -> ExecRequest:

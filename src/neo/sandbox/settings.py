@@ -56,7 +56,8 @@ class SandboxSettings(Section):
     root: Path | None = None  # default: <data_dir>/sandboxes; every ancestor must be o+x
     defaults: SandboxLimits = SandboxLimits()
     maximum: SandboxLimits = SandboxLimits(cpus=4, memory_mb=8192, disk_mb=16384, pids=4096)
-    max_per_owner: int = Field(10, ge=0)
+    max_per_owner: int = Field(10, ge=0)  # sandboxes of one user (their own, no org)
+    max_per_org: int = Field(50, ge=0)  # sandboxes of one organization, all members together
     tmp_mb: int = Field(64, ge=1)  # tmpfs /tmp inside each sandbox (memory-backed)
     uid_base: int = Field(1_500_000, ge=1000)  # host uid of a sandbox = uid_base + slot
     slots: int = Field(65536, ge=1, le=1 << 20)
@@ -73,4 +74,8 @@ class SandboxSettings(Section):
     max_output_bytes: int = Field(1 << 20, ge=1024)  # per stream, for the JSON exec answer
     max_upload_mb: int = Field(512, ge=1)
     auto_stop_minutes: int = Field(15, ge=0)  # default per sandbox; 0 = never
-    sweep_seconds: float = Field(30.0, gt=0)  # how often idle and expired sandboxes are swept
+    sweep_seconds: float = Field(30.0, gt=0)
+    # how often queued audit rows are written (one batch; a crash loses at most this much)
+    audit_flush_seconds: float = Field(
+        0.15, gt=0, le=10
+    )  # how often idle and expired sandboxes are swept

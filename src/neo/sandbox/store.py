@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -33,9 +34,15 @@ async def lock_owner(conn: Connection, owner: str) -> None:
     await conn.execute(QUERIES["lock_owner"], owner)
 
 
-async def count_owner_sandboxes(conn: Connection, owner: str) -> int:
-    """How many sandboxes an owner has."""
-    return int(await conn.fetchval(QUERIES["count_owner_sandboxes"], owner))
+async def count_owned(conn: Connection, org_id: str | None, owner: str | None) -> int:
+    """How many sandboxes an org (when given), else a user, holds (seen past RLS)."""
+    return int(await conn.fetchval(QUERIES["count_owned"], org_id, owner))
+
+
+async def org_access(conn: Connection, org_id: str) -> tuple[bool, bool]:
+    """Whether the caller sees the org at all, and may create sandboxes in it."""
+    row = await conn.fetchrow(QUERIES["org_access"], org_id)
+    return (bool(row["known"]), bool(row["writable"])) if row else (False, False)
 
 
 async def insert_sandbox(
@@ -50,6 +57,8 @@ async def insert_sandbox(
     network: NetworkPolicy,
     auto_stop_minutes: int,
     auto_delete_minutes: int | None,
+    org_id: str | None,
+    created_by: str | None,
 ) -> Sandbox:
     """Insert a sandbox row (state `started`)."""
     policy = {"mode": network.mode, "allow": list(network.allow)}
@@ -58,7 +67,7 @@ async def insert_sandbox(
             QUERIES["insert_sandbox"],
             owner, name, json.dumps(labels), slot, limits.cpus, limits.memory_mb,
             limits.disk_mb, limits.pids, json.dumps(env), json.dumps(policy),
-            auto_stop_minutes, auto_delete_minutes,
+            auto_stop_minutes, auto_delete_minutes, org_id, created_by,
         )  # fmt: skip
     except asyncpg.UniqueViolationError:
         raise SandboxNameTaken(f"a sandbox named {name!r} exists") from None
@@ -93,6 +102,11 @@ async def touch_sandbox(conn: Connection, sandbox_id: str) -> None:
     await conn.execute(QUERIES["touch_sandbox"], sandbox_id)
 
 
+async def touch_sandboxes(conn: Connection, sandbox_ids: list[str]) -> None:
+    """Record activity of several sandboxes at once (the audit writer's batch)."""
+    await conn.execute(QUERIES["touch_sandboxes"], sandbox_ids)
+
+
 async def select_idle(conn: Connection) -> list[Sandbox]:
     """Running sandboxes idle for longer than their auto-stop interval."""
     return [Sandbox.from_row(r) for r in await conn.fetch(QUERIES["select_idle"])]
@@ -106,3 +120,8 @@ async def select_expired(conn: Connection) -> list[Sandbox]:
 async def select_all(conn: Connection) -> list[Sandbox]:
     """Every sandbox (owner connection)."""
     return [Sandbox.from_row(r) for r in await conn.fetch(QUERIES["select_all"])]
+
+
+async def write_audit(conn: Connection, entries: list[dict[str, Any]]) -> int:
+    """Append audit rows to identity's log in one statement (owner connection)."""
+    return int(await conn.fetchval(QUERIES["write_audit"], json.dumps(entries)))
