@@ -73,9 +73,13 @@ grant execute on function neo_sandbox.org_wide_caller(), neo_sandbox.caller_sub(
 drop policy sandboxes_owner on neo_sandbox.sandboxes;
 create policy sandboxes_read on neo_sandbox.sandboxes for select to authenticated
     using (neo_sandbox.may_read(org_id, owner));
+-- CASE, not OR: only a uuid `sub` may reach identity's helper (it casts `sub`), and SQL does
+-- not promise the order in which OR's operands are evaluated (PostgreSQL 15 and 18 differ).
 create policy sandboxes_create on neo_sandbox.sandboxes for insert to authenticated
     with check (neo_sandbox.may_write(org_id, owner)
-                and (org_id is not null or neo_identity.caller_service_account() is null));
+                and case when org_id is not null then true
+                         when not neo_sandbox.uuid_caller() then true
+                         else neo_identity.caller_service_account() is null end);
 create policy sandboxes_change on neo_sandbox.sandboxes for update to authenticated
     using (neo_sandbox.may_write(org_id, owner)) with check (neo_sandbox.may_write(org_id, owner));
 create policy sandboxes_remove on neo_sandbox.sandboxes for delete to authenticated
@@ -90,6 +94,7 @@ language sql stable security definer set search_path = '' as $$
     where case when org is null then s.org_id is null and s.owner = $2 else s.org_id = $1 end
       and (auth.role() = 'service_role'
            or case when org is null then $2 = neo_sandbox.caller_sub()
+                   when not neo_sandbox.uuid_caller() then false
                    else neo.is_org_member($1) end)
 $$;
 revoke all on function neo_sandbox.count_owned(uuid, text) from public;
