@@ -160,17 +160,23 @@ def wait_for_port(port: int, seconds: int = 30) -> str:
     return f'python3 -c "{loop}"'
 
 
+SMALL_LIMITS = {"cpus": 1.0, "memory_mb": 128, "disk_mb": 8, "pids": 64}
+
+
+def app_sandbox(root: Path, **extra: Any) -> dict[str, Any]:
+    """The `sandbox` settings section of a test app on the local runtime: the module's root,
+    a cgroup parent of its own, small default limits; `extra` adds or overrides keys."""
+    return {
+        "root": str(root),
+        "cgroup_parent": f"neo-test-{uuid.uuid4().hex[:8]}",
+        "defaults": SMALL_LIMITS,
+    } | extra
+
+
 @pytest.fixture(scope="module")
 def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: Path) -> Settings:
     """App settings with sandboxes on the module's root, small limits and a quota of 3."""
-    sandbox = {
-        "root": str(sandbox_root),
-        "cgroup_parent": f"neo-test-{uuid.uuid4().hex[:8]}",
-        "max_per_owner": 3,
-        "max_upload_mb": 6,
-        "defaults": {"cpus": 1.0, "memory_mb": 128, "disk_mb": 8, "pids": 64},
-    }
-    return make_settings(sandbox=sandbox)
+    return make_settings(sandbox=app_sandbox(sandbox_root, max_per_owner=3, max_upload_mb=6))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -22,7 +22,7 @@ from neo.sandbox.runtimes.probe import probe
 from neo.settings import Settings
 from tests.auth.conftest import auth_settings
 from tests.identity.conftest import make_org, new_user, ok
-from tests.sandbox.conftest import remove_parents
+from tests.sandbox.conftest import app_sandbox, remove_parents
 from tests.sandbox.test_pty_api import read_until, refusal, ws_url
 from tests.support.servers import live_server
 
@@ -31,11 +31,7 @@ SECRET = "pw-" + uuid.uuid4().hex
 
 @pytest.fixture(scope="module")
 def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: Path) -> Settings:
-    sandbox = {
-        "root": str(sandbox_root),
-        "cgroup_parent": f"neo-test-{uuid.uuid4().hex[:8]}",
-        "defaults": {"cpus": 1.0, "memory_mb": 128, "disk_mb": 8, "pids": 64},
-    }
+    sandbox = app_sandbox(sandbox_root)
     return make_settings(sandbox=sandbox, auth=auth_settings())
 
 

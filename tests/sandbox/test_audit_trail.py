@@ -19,6 +19,7 @@ from neo.sandbox.lifecycle import sweep
 from neo.settings import Settings
 from tests.auth.conftest import auth_settings
 from tests.identity.conftest import call, make_key, make_org, new_user, ok
+from tests.sandbox.conftest import app_sandbox
 from tests.sandbox.test_lifecycle import age
 from tests.sandbox.test_org_ownership import sbx
 
@@ -28,12 +29,7 @@ SECRET = "hunter2-" + uuid.uuid4().hex
 @pytest.fixture(scope="module")
 def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: Path) -> Settings:
     """Sandboxes that may serve ports (preview URLs), small limits, cheap password hashing."""
-    sandbox = {
-        "root": str(sandbox_root),
-        "cgroup_parent": f"neo-test-{uuid.uuid4().hex[:8]}",
-        "loopback_ports": True,
-        "defaults": {"cpus": 1.0, "memory_mb": 128, "disk_mb": 8, "pids": 64},
-    }
+    sandbox = app_sandbox(sandbox_root, loopback_ports=True)
     return make_settings(sandbox=sandbox, auth=auth_settings())
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from neo.settings import Settings
 from tests.auth.conftest import auth_settings
 from tests.identity.conftest import SERVICE, Key, User, call, make_key, make_org, new_user, ok
+from tests.sandbox.conftest import app_sandbox
 from tests.sandbox.test_api import user_headers
 
 API = "/sandbox/v1"
@@ -25,12 +26,7 @@ Who = User | Key
 @pytest.fixture(scope="module")
 def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: Path) -> Settings:
     """Sandboxes on the module's root, small limits, 2 per org; cheap password hashing."""
-    sandbox = {
-        "root": str(sandbox_root),
-        "cgroup_parent": f"neo-test-{uuid.uuid4().hex[:8]}",
-        "max_per_org": 2,
-        "defaults": {"cpus": 1.0, "memory_mb": 128, "disk_mb": 8, "pids": 64},
-    }
+    sandbox = app_sandbox(sandbox_root, max_per_org=2)
     return make_settings(sandbox=sandbox, auth=auth_settings())
 
 

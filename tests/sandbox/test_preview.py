@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from neo.sandbox.preview import make_token
 from neo.settings import Settings
-from tests.sandbox.conftest import wait_for_port
+from tests.sandbox.conftest import app_sandbox, wait_for_port
 from tests.sandbox.test_api import API, SERVICE, create
 
 SERVER = "cd site && exec python3 -m http.server 8000 --bind 127.0.0.1"
@@ -29,13 +29,7 @@ SERVER = "cd site && exec python3 -m http.server 8000 --bind 127.0.0.1"
 @pytest.fixture(scope="module")
 def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: Path) -> Settings:
     """The app with sandboxes that may serve ports on their loopback."""
-    sandbox = {
-        "root": str(sandbox_root),
-        "cgroup_parent": f"neo-test-{uuid.uuid4().hex[:8]}",
-        "loopback_ports": True,
-        "max_upload_mb": 1,
-        "defaults": {"cpus": 1.0, "memory_mb": 128, "disk_mb": 8, "pids": 64},
-    }
+    sandbox = app_sandbox(sandbox_root, loopback_ports=True, max_upload_mb=1)
     return make_settings(sandbox=sandbox)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from neo.sandbox.lifecycle import build_runtime
 from neo.sandbox.runtimes.probe import probe
 from neo.settings import Settings
 from tests.conftest import DEMO_ANON_KEY, DEMO_SERVICE_KEY
-from tests.sandbox.conftest import remove_parents, wait_for_port
+from tests.sandbox.conftest import app_sandbox, remove_parents, wait_for_port
 from tests.support.servers import live_server
 
 SERVICE = {"apikey": DEMO_SERVICE_KEY, "authorization": f"Bearer {DEMO_SERVICE_KEY}"}
@@ -31,12 +30,7 @@ SERVICE = {"apikey": DEMO_SERVICE_KEY, "authorization": f"Bearer {DEMO_SERVICE_K
 @pytest.fixture(scope="module")
 def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: Path) -> Settings:
     """Sandboxes on the local runtime that may serve ports (for the preview)."""
-    sandbox = {
-        "root": str(sandbox_root),
-        "cgroup_parent": f"neo-test-{uuid.uuid4().hex[:8]}",
-        "loopback_ports": True,
-        "defaults": {"cpus": 1.0, "memory_mb": 128, "disk_mb": 8, "pids": 64},
-    }
+    sandbox = app_sandbox(sandbox_root, loopback_ports=True)
     return make_settings(sandbox=sandbox)
 
 
