@@ -8,6 +8,7 @@ Bodies are parsed here rather than by FastAPI so that malformed input answers 42
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -18,7 +19,7 @@ from neo.auth import AuthState
 from neo.core.actor import Actor
 from neo.core.deps import ActorDep
 from neo.core.errors import request_id_of
-from neo.identity.errors import AuthRequired, InvalidInput
+from neo.identity.errors import AuthRequired, ForeignSubject, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -51,12 +52,22 @@ class Caller:
 async def _caller(request: Request, actor: ActorDep) -> Caller:
     if not actor.is_service and (actor.role != "authenticated" or actor.user_id is None):
         raise AuthRequired()
+    if not actor.is_service and not _is_uuid(actor.user_id):
+        raise ForeignSubject()  # a trusted issuer's own subject: no NEO user, no memberships
     return Caller(
         actor=actor,
         ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", "")[:512],
         request_id=request_id_of(request),
     )
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _is_uuid(value: str | None) -> bool:
+    """The canonical text form (the one NEO issues; PostgreSQL's `uuid` input takes it)."""
+    return value is not None and _UUID.fullmatch(value) is not None
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -20,6 +20,11 @@ class AuthRequired(IdentityError):
     status, code, message = 401, "auth_required", "Identity routes need a user or service token"
 
 
+class ForeignSubject(IdentityError):
+    status, code = 403, "foreign_subject"
+    message = "The token's subject is not a NEO user id (a UUID): identity has nothing of it"
+
+
 class OrgNotFound(IdentityError):
     status, code, message = 404, "org_not_found", "Organization not found"
 
