@@ -1,7 +1,7 @@
-"""The refresh_token grant's one statement (`store.refresh_session`) on a real database: a
-refresh that waited for a parallel rotation asks for a second look instead of calling it a
-reuse; a rotation's commit skips the WAL flush wait only when configured, a reuse verdict
-never does; rotation off keeps the token."""
+"""The refresh_token grant's one statement for hashed token rows (`store.refresh_session`,
+decision 0005) on a real database: a refresh that waited for a parallel rotation asks for a
+second look instead of calling it a reuse; a rotation's commit skips the WAL flush wait only
+when configured, a reuse verdict never does; rotation off keeps the token."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ SECRET = b"test-secret"
 
 @pytest.fixture(scope="module")
 def auth_overrides() -> dict[str, Any]:
-    return {"refresh_token_rotation": False}
+    # Sessions with hashed token rows (decision 0005), the kind this statement serves.
+    return {"refresh_token_rotation": False, "refresh_token_algorithm_version": 1}
 
 
 @pytest.fixture

@@ -18,11 +18,16 @@ def auth_overrides() -> dict[str, Any]:
 
 
 async def age_tokens(database_url: str, seconds: int) -> None:
-    """Pretend every refresh token was used `seconds` earlier."""
+    """Pretend every refresh token was used `seconds` earlier (hashed rows and, for
+    session-signed tokens, the sessions' last rotation)."""
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(
             "update auth.refresh_tokens set updated_at = updated_at - make_interval(secs => $1)",
+            seconds,
+        )
+        await conn.execute(
+            "update auth.sessions set refreshed_at = refreshed_at - make_interval(secs => $1)",
             seconds,
         )
     finally:

@@ -121,8 +121,11 @@ where user_id = $1 and provider = $2;
 select * from auth.mfa_factors where user_id = $1 order by created_at;
 
 -- name: insert_session
-insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at, user_agent, ip)
-values ($1, $2, now(), now(), $3::auth.aal_level, now() at time zone 'utc', $4, $5::inet)
+-- $6 / $7: the refresh-token key name and counter of a session-signed session (decision
+-- 0012), both null for a session whose tokens live in auth.refresh_tokens.
+insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at, user_agent, ip,
+                           refresh_token_hmac_key, refresh_token_counter)
+values ($1, $2, now(), now(), $3::auth.aal_level, now() at time zone 'utc', $4, $5::inet, $6, $7)
 returning *;
 
 -- name: select_session
@@ -358,3 +361,94 @@ select j.outcome, j.session_id, j.user_id, (select ord from live) as live,
 from judged j
 left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up');
 
+-- name: rotate_session
+-- The refresh_token grant for a session-signed token (decision 0012) in one statement: lock
+-- the session $1 (its token's signature is checked before), compare the token's counter $2
+-- with the session's, and act on the verdict:
+--   rotate    the newest token: the counter moves one up, the session is touched, audit;
+--   keep      rotation off ($3 false): touch the session, answer its newest token;
+--   catch_up  the token one behind, within $4 seconds of the last rotation (a parallel
+--             refresh, a client that failed to save the answer): answer the newest token,
+--             nothing written;
+--   reuse     any other older token: audit and end the session;
+--   ahead     a counter the session never reached (a rotation lost to a crash): refused;
+--   no_user, banned, expired, timebox, inactive: refused, nothing written.
+-- No row: no such session, or not a session-signed one. A refresh that waited for the lock
+-- sees the row as the rotation it waited for left it (READ COMMITTED re-reads a locked row),
+-- so a parallel refresh with the same token is a catch_up at once. The rotation updates no
+-- indexed column (a HOT update) and inserts no token row. The user comes back with the
+-- columns of GoTrue's User object only (no password hash, no one-time tokens). $5 / $6:
+-- session timebox and inactivity timeout in seconds (0: off). $8 true: a rotate or keep
+-- commits without waiting for its WAL flush, as refresh_session; reuse verdicts always wait.
+with found as (
+    select s.id as session_id, s.user_id, s.created_at as session_created_at, s.refreshed_at,
+        s.not_after, s.aal, s.refresh_token_counter as counter, u.banned_until,
+        u.id is not null as user_exists
+    from auth.sessions s
+    left join auth.users u on u.id = s.user_id
+    where s.id = $1 and s.refresh_token_hmac_key = 'neo1' and s.refresh_token_counter is not null
+    for update of s
+), judged as (
+    select f.*, case
+        when not f.user_exists then 'no_user'
+        when f.banned_until > now() then 'banned'
+        when f.not_after < now() then 'expired'
+        when $5::float8 > 0 and now() - f.session_created_at > make_interval(secs => $5)
+            then 'timebox'
+        when $6::float8 > 0 and (now() at time zone 'utc')
+            - coalesce(f.refreshed_at, now() at time zone 'utc') > make_interval(secs => $6)
+            then 'inactive'
+        when $2::bigint > f.counter then 'ahead'
+        when not $3::boolean then 'keep'
+        when $2::bigint = f.counter then 'rotate'
+        when $2::bigint = f.counter - 1 and (now() at time zone 'utc')
+            - f.refreshed_at < make_interval(secs => $4::float8) then 'catch_up'
+        else 'reuse'
+    end as outcome
+    from found f
+), touched as (
+    update auth.sessions s
+    set refresh_token_counter = s.refresh_token_counter + (j.outcome = 'rotate')::int,
+        refreshed_at = now() at time zone 'utc', updated_at = now()
+    from judged j
+    where s.id = j.session_id and j.outcome in ('rotate', 'keep')
+), ended as (
+    delete from auth.sessions where id = (select session_id from judged where outcome = 'reuse')
+), audited as (
+    insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
+    select '00000000-0000-0000-0000-000000000000', gen_random_uuid(),
+        case j.outcome
+        when 'rotate' then json_build_object('action', 'token_refreshed', 'log_type', 'token',
+            'traits', json_build_object('session_id', j.session_id::text))
+        else json_build_object('action', 'refresh_token_reuse', 'log_type', 'token',
+            'traits', json_build_object('user_id', j.user_id::text,
+                                        'session_id', j.session_id::text))
+        end,
+        now(), $7::text
+    from judged j where j.outcome in ('rotate', 'reuse')
+), relaxed as (
+    select set_config('synchronous_commit', 'off', true) as value
+    from judged j where j.outcome in ('rotate', 'keep') and $8::boolean
+)
+select j.outcome, j.session_id, j.user_id, j.counter + (j.outcome = 'rotate')::int as counter,
+    j.aal::text as session_aal, (select count(*) from relaxed) > 0 as async_commit,
+    u.id, u.aud, u.role, u.email, u.email_confirmed_at, u.phone, u.phone_confirmed_at,
+    u.confirmation_sent_at, u.confirmed_at, u.recovery_sent_at, u.email_change,
+    u.email_change_sent_at, u.phone_change, u.phone_change_sent_at, u.reauthentication_sent_at,
+    u.invited_at, u.last_sign_in_at, u.raw_app_meta_data, u.raw_user_meta_data, u.created_at,
+    u.updated_at, u.banned_until, u.deleted_at, u.is_anonymous,
+    coalesce((select json_agg(i order by i.created_at) from auth.identities i
+              where i.user_id = u.id), '[]')::text as identities_json,
+    coalesce((select json_agg(json_build_object(
+                  'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type,
+                  'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
+                  'phone', f.phone, 'last_challenged_at', f.last_challenged_at)
+              order by f.created_at) from auth.mfa_factors f
+              where f.user_id = u.id), '[]')::text as factors_json,
+    coalesce((select json_agg(json_build_object(
+                  'method', c.authentication_method,
+                  'timestamp', floor(extract(epoch from c.updated_at))::bigint)
+              order by c.updated_at desc) from auth.mfa_amr_claims c
+              where c.session_id = j.session_id), '[]')::text as amr_json
+from judged j
+left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up');

@@ -1,16 +1,20 @@
 """Sessions: access tokens with GoTrue's claims, refresh-token rotation with reuse detection.
 
-Refresh tokens are random (192 bits) for a new session; each rotation derives the next one
-as HMAC(server secret, previous token), and only SHA-256 hashes are stored. Deriving makes
-concurrent refreshes with one token converge: whoever holds token N can be handed token N+1
-again without it being stored. Within `refresh_token_reuse_interval` of a rotation the used
-token (parallel tabs, or a client that failed to save the answer) yields the session's
-current token; later, a used token is a replay: the session is deleted, an audit entry
-written, and every token of it dies (GoTrue accepts the previous token forever).
+New sessions get session-signed refresh tokens (`refresh_tokens.py`, decision 0012): the
+token carries the session id and a counter, the session row holds the newest counter, and a
+rotation moves it one up. Within `refresh_token_reuse_interval` of the last rotation, the
+token one behind (parallel tabs, or a client that failed to save the answer) yields the
+session's newest token; any other older token is a replay: the session is deleted, an audit
+entry written, and every token of it dies (GoTrue accepts the previous token forever).
 
-The grant is one SQL statement (`refresh_session` in queries.sql) on an owner connection:
-one round trip locks, judges, writes and returns the user bundle; Python derives the
-successors before it and signs the access token after it.
+Sessions begun before (or with `refresh_token_algorithm_version` 1) keep hashed token rows
+(decision 0005): a new session gets a random 192-bit token, each rotation derives the next
+one as HMAC(server secret, previous token), and only SHA-256 hashes are stored, so parallel
+refreshes converge on the same successor without storing it.
+
+Either grant is one SQL statement (`rotate_session` / `refresh_session` in queries.sql) on
+an owner connection: one round trip locks, judges, writes and returns the user bundle;
+Python checks or derives tokens before it and signs the access token after it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from neo.auth import store
+from neo.auth import refresh_tokens, store
 from neo.auth.errors import (
     RefreshTokenAlreadyUsed,
     RefreshTokenNotFound,
@@ -86,15 +90,21 @@ async def create_session(
 ) -> Row:
     """Open a session for `user` and return the token response."""
     session_id = uuid.uuid4()
+    signed = state.settings.refresh_token_algorithm_version == 2
     await store.insert_session(
         conn, session_id=session_id, user_id=user["id"], aal="aal1",
         user_agent=client.user_agent, ip=client.ip or None,
+        key_name=refresh_tokens.KEY_NAME if signed else None,
     )  # fmt: skip
     await store.insert_amr_claim(conn, session_id, method)
-    token = secrets.token_urlsafe(24)
-    await store.insert_refresh_token(
-        conn, token_hash=hash_token(token), user_id=user["id"], session_id=session_id, parent=None
-    )
+    if signed:
+        token = refresh_tokens.encode(state.secret, session_id, 0)
+    else:
+        token = secrets.token_urlsafe(24)
+        await store.insert_refresh_token(
+            conn, token_hash=hash_token(token), user_id=user["id"], session_id=session_id,
+            parent=None,
+        )  # fmt: skip
     await store.update_user(conn, "update_user_signed_in", user["id"])
     await audit(conn, "login", client, user_id=user["id"], method=method)
     return await token_response(conn, state, user["id"], session_id, token)
@@ -143,11 +153,45 @@ def respond(state: AuthState, bundle: Row, session_id: Any, refresh_token: str) 
 async def refresh(state: AuthState, token: str, client: Client) -> Row:
     """The refresh_token grant: rotate, or answer a reuse as described above.
 
-    One statement (`store.refresh_session`) locks, judges and writes; it is its own
-    transaction, so a reuse's audit entry and ended session are committed when it raises.
+    One statement locks, judges and writes; it is its own transaction, so a reuse's audit
+    entry and ended session are committed when it raises.
     """
     if not token:
         raise ValidationFailed("refresh_token required")
+    parsed = refresh_tokens.parse(token)
+    if parsed is None:
+        return await _refresh_hashed(state, token, client)
+    if not refresh_tokens.verify(state.secret, parsed):
+        raise RefreshTokenNotFound()
+    return await _refresh_signed(state, parsed, client)
+
+
+async def _refresh_signed(
+    state: AuthState, parsed: refresh_tokens.SessionToken, client: Client
+) -> Row:
+    """The grant for a session-signed token whose signature was checked (decision 0012)."""
+    settings = state.settings
+    async with state.connection() as conn:
+        found = await store.rotate_session(
+            conn, parsed.session_id, parsed.counter,
+            rotation=settings.refresh_token_rotation,
+            window=float(settings.refresh_token_reuse_interval),
+            timebox=float(settings.sessions_timebox or 0),
+            idle=float(settings.sessions_inactivity_timeout or 0),
+            ip=client.ip, async_commit=not settings.refresh_durable_commit,
+        )  # fmt: skip
+    if found is None:
+        raise RefreshTokenNotFound()
+    if found["outcome"] in _REFUSED:
+        raise _REFUSED[found["outcome"]]()
+    if found["id"] is None:
+        raise RefreshTokenNotFound()
+    answer = refresh_tokens.encode(state.secret, found["session_id"], found["counter"])
+    return respond(state, found, found["session_id"], answer)
+
+
+async def _refresh_hashed(state: AuthState, token: str, client: Client) -> Row:
+    """The grant for a token stored as a hashed row (decision 0005)."""
     successors = [next_refresh_token(state.secret, token)]
     for _ in range(_MAX_CATCH_UP - 1):
         successors.append(next_refresh_token(state.secret, successors[-1]))
@@ -196,4 +240,5 @@ _REFUSED: dict[str, Callable[[], NeoError]] = {
     "timebox": lambda: SessionExpired("Session expired (timebox)"),
     "inactive": lambda: SessionExpired("Session expired (inactivity)"),
     "reuse": RefreshTokenAlreadyUsed,
+    "ahead": lambda: ValidationFailed("Invalid Refresh Token: Not Issued By This Server"),
 }

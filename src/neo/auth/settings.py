@@ -95,6 +95,10 @@ class AuthSettings(Section):
     bcrypt_cost: int = Field(10, ge=4, le=16)
     hash_workers: int = Field(0, ge=0, le=256)  # hashing threads; 0 = one per core
     refresh_token_rotation: bool = True
+    # GoTrue's switch (SECURITY_REFRESH_TOKEN_ALGORITHM_VERSION): 2 signs new sessions' refresh
+    # tokens with a per-session key and a counter in the session row (decision 0012); 1 stores
+    # a hashed row per token (decision 0005). Existing sessions keep the kind they began with.
+    refresh_token_algorithm_version: int = Field(2, ge=1, le=2)
     refresh_token_reuse_interval: float = Field(10.0, ge=0)  # seconds; also bounds "one behind"
     # A rotation commits without waiting for the WAL flush (synchronous_commit off for that
     # one transaction): a PostgreSQL crash right after it can undo it, which only signs that

@@ -157,11 +157,19 @@ async def select_factors(conn: Connection, user_id: Any) -> list[Row]:
 
 
 async def insert_session(
-    conn: Connection, *, session_id: Any, user_id: Any, aal: str, user_agent: str, ip: str | None
+    conn: Connection,
+    *,
+    session_id: Any,
+    user_id: Any,
+    aal: str,
+    user_agent: str,
+    ip: str | None,
+    key_name: str | None = None,
 ) -> Row:
-    """Open a session."""
+    """Open a session; with `key_name`, its refresh tokens are session-signed (counter 0)."""
+    counter = 0 if key_name is not None else None
     record = await conn.fetchrow(
-        QUERIES["insert_session"], session_id, user_id, aal, user_agent, ip
+        QUERIES["insert_session"], session_id, user_id, aal, user_agent, ip, key_name, counter
     )
     assert record is not None
     return _dict(record)
@@ -236,6 +244,32 @@ async def refresh_session(
         QUERIES["refresh_session"],
         token_hash, successors, rotation, window, timebox, idle, final, ip, async_commit,
     )  # fmt: skip
+    return _verdict(record)
+
+
+async def rotate_session(
+    conn: Connection,
+    session_id: Any,
+    counter: int,
+    *,
+    rotation: bool,
+    window: float,
+    timebox: float,
+    idle: float,
+    ip: str,
+    async_commit: bool,
+) -> Row | None:
+    """Run the grant's one statement for a session-signed token (`rotate_session` in
+    queries.sql): the verdict (`outcome`, `counter` to answer with, `session_id`, `user_id`)
+    and the user bundle as `refresh_session`; None for an unknown session."""
+    record = await conn.fetchrow(
+        QUERIES["rotate_session"],
+        session_id, counter, rotation, window, timebox, idle, ip, async_commit,
+    )  # fmt: skip
+    return _verdict(record)
+
+
+def _verdict(record: asyncpg.Record | None) -> Row | None:
     if record is None:
         return None
     row = _dict(record)

@@ -50,3 +50,8 @@ where factor_id = $1;
 -- name: revoke_session_refresh_tokens
 update auth.refresh_tokens set revoked = true, updated_at = now()
 where session_id = $1 and not revoked;
+
+-- name: advance_session_counter
+update auth.sessions set refresh_token_counter = refresh_token_counter + $2, updated_at = now()
+where id = $1 and refresh_token_counter is not null
+returning refresh_token_counter;

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pyotp
 import segno
 
-from neo.auth import store, throttle
+from neo.auth import refresh_tokens, store, throttle
 from neo.auth.errors import (
     InsufficientAal,
     MfaChallengeExpired,
@@ -129,14 +129,29 @@ async def verify(
         await _check_code(conn, factor, challenge_id, code)
         await mfa_store.update_session_aal(conn, session["id"], "aal2", factor["id"])
         await store.insert_amr_claim(conn, session["id"], "totp")
-        await mfa_store.revoke_session_refresh_tokens(conn, session["id"])
-        token = secrets.token_urlsafe(24)
-        await store.insert_refresh_token(
-            conn, token_hash=hash_token(token), user_id=user["id"], session_id=session["id"],
-            parent=None,
-        )  # fmt: skip
+        token = await _step_up_refresh_token(conn, state, user, session)
         await audit(conn, "verification_attempted", client, user_id=user["id"], factor=factor["id"])
         return await token_response(conn, state, user["id"], session["id"], token)
+
+
+async def _step_up_refresh_token(
+    conn: Connection, state: AuthState, user: Row, session: Row
+) -> str:
+    """A new refresh token for a stepped-up session; its earlier ones count as used.
+
+    A session-signed session's counter moves two up (as GoTrue's): the token one behind the
+    new one was never issued, so the aal1 token is two behind, a reuse, never a catch-up.
+    """
+    if session["refresh_token_hmac_key"] == refresh_tokens.KEY_NAME:
+        counter = await mfa_store.advance_session_counter(conn, session["id"], 2)
+        return refresh_tokens.encode(state.secret, session["id"], counter)
+    await mfa_store.revoke_session_refresh_tokens(conn, session["id"])
+    token = secrets.token_urlsafe(24)
+    await store.insert_refresh_token(
+        conn, token_hash=hash_token(token), user_id=user["id"], session_id=session["id"],
+        parent=None,
+    )  # fmt: skip
+    return token
 
 
 async def _check_code(conn: Connection, factor: Row, challenge_id: str, code: str) -> None:

@@ -88,3 +88,10 @@ async def downgrade_factor_sessions(conn: Connection, factor_id: Any) -> None:
 async def revoke_session_refresh_tokens(conn: Connection, session_id: Any) -> None:
     """Mark every live refresh token of a session used (a step-up issues a new one)."""
     await conn.execute(QUERIES["revoke_session_refresh_tokens"], session_id)
+
+
+async def advance_session_counter(conn: Connection, session_id: Any, step: int) -> int:
+    """Move a session-signed session's refresh counter `step` up; the new counter."""
+    counter = await conn.fetchval(QUERIES["advance_session_counter"], session_id, step)
+    assert counter is not None
+    return int(counter)
