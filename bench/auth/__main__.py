@@ -3,12 +3,13 @@
 Run: `python bench/auth [--seconds 5] [--concurrency 16]`. Starts an embedded PostgreSQL (or
 uses DATABASE_URL), NEO (uvicorn, one worker) and the bare app as child processes, and drives
 each case from a separate load-generator process (`bench/loadgen.py`, raw keep-alive
-HTTP/1.1). Prints req/s, p50/p99 and the CPU split (server, PostgreSQL, load generator) for:
-refresh-token rotation (each connection follows its own token chain) next to `bare.py`,
-Starlette + asyncpg running the same refresh statement with no NEO layers; `GET /auth/v1/user`
-next to `GET /neo/v1/whoami`, a bare endpoint doing the same JWT verification and one
-transaction; the password grant next to the raw argon2id hash rate at the same parameters (in
-this process, one thread per core); and `GET /health` latency while sign-ins saturate the hash
+HTTP/1.1; `drivers.py` for token chains and paced probes). Prints req/s, p50/p99 and the CPU
+split (server, PostgreSQL, load generator) for: refresh-token rotation (each connection
+follows its own token chain) next to `bare.py`, Starlette + asyncpg running the same refresh
+statement with no NEO layers; `GET /auth/v1/user` next to `GET /neo/v1/whoami`, a bare
+endpoint doing the same JWT verification and one transaction; the password grant next to
+the raw argon2id hash rate at the same parameters (in this process, one thread per core);
+and `GET /health` latency, sampled every 10 ms, idle and while sign-ins saturate the hash
 pool (hashing must not block other requests). Issue 3 targets: refresh >= 2,000 req/s on a
 2-core machine; sign-in >= 80% of the hash rate.
 """
@@ -23,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ import argon2
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from drivers import chains, paced
 from loadgen import http_request, load
 from procs import child, cpu_seconds, postmasters
 from scratch import scratch_database
@@ -50,12 +52,14 @@ PASSWORD = "bench password 1"  # noqa: S105
 
 
 @contextmanager
-def neo_server(db_url: str, data_dir: Path) -> Iterator[tuple[int, int]]:
-    """NEO in a child process, throttles off; (port, pid)."""
+def neo_server(db_url: str, data_dir: Path, tokens: int = 2) -> Iterator[tuple[int, int]]:
+    """NEO in a child process, throttles off, refresh tokens of kind `tokens` (decision
+    0012's session-signed ones, or 1: decision 0005's hashed rows); (port, pid)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO_")}
     env |= {"DATABASE_URL": db_url, "JWT_SECRET": SECRET, "NEO_DATA_DIR": str(data_dir)}
     env |= {"NEO_LOG__LEVEL": "warning", "NEO_LOG__ACCESS_LOG": "false"}
+    env["NEO_AUTH__REFRESH_TOKEN_ALGORITHM_VERSION"] = str(tokens)
     for limit in ("TOKEN_PER_IP", "OTP_PER_IP", "ANONYMOUS_PER_IP", "LOGIN_FAILURES"):
         env[f"NEO_AUTH__RATE_LIMITS__{limit}"] = "0"
     cmd = [sys.executable, "-m", "uvicorn", "neo.app:app_from_env", "--factory", "--port"]
@@ -85,8 +89,10 @@ def sign_up(port: int, n: int) -> list[tuple[str, dict[str, str]]]:
     return users
 
 
-def hash_rate(seconds: float) -> float:
-    """argon2id hashes per second at NEO's defaults, one thread per core."""
+def hash_rate(seconds: float) -> tuple[float, float]:
+    """argon2id hashes per second at NEO's defaults, one thread per core, and the CPU time
+    of one hash (µs): the figure to hold a sign-in's server CPU against when other work
+    shares the cores and rates drift between two moments."""
     hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
     deadline = time.perf_counter() + seconds
     cores = os.cpu_count() or 1
@@ -98,10 +104,11 @@ def hash_rate(seconds: float) -> float:
             count += 1
         return count
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(cores) as pool:
         total = sum(pool.map(work, range(cores)))
-    return total / (time.perf_counter() - started)
+    per_hash = (time.process_time() - cpu) / max(1, total) * 1e6
+    return total / (time.perf_counter() - started), per_hash
 
 
 class Runner:
@@ -113,15 +120,17 @@ class Runner:
         self.groups = {"pg": pg, "gen": gen}
         self.rows: list[list[str]] = []
         self.rps: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # server CPU µs per request
 
     def case(
-        self, label: str, server: tuple[int, int], requests: list[bytes], **chain: Any
+        self, label: str, server: tuple[int, int], job: Callable[..., list[float]], *args: Any
     ) -> float:
-        """Measure one case on `server` (port, pid) after a warm-up of 1 s on the same
-        connections (the server opens its pool connections and prepares its statements)."""
-        port, pid = server
+        """Measure one case on `server` (port, pid): `job(*args, seconds, warmup=1.0)` in the
+        load generator (`load` or `chains`), after a warm-up of 1 s on the same connections
+        (the server opens its pool connections and prepares its statements)."""
+        pid = server[1]
         groups = {"srv": [pid], **self.groups}
-        future = self.pool.submit(load, port, requests, self.seconds, warmup=1.0, **chain)
+        future = self.pool.submit(job, *args, self.seconds, warmup=1.0)
         time.sleep(1.0)
         before = {k: cpu_seconds(v) for k, v in groups.items()}
         result = future.result()
@@ -142,6 +151,7 @@ class Runner:
         spent = {k: sum(s - before[k].get(pid, 0.0) for pid, s in after[k].items()) for k in after}
         split = " ".join(f"{k} {v / elapsed * 100:.0f}%" for k, v in spent.items())
         per_req = spent["srv"] / max(1, len(lat)) * 1e6
+        self.cpu[label] = per_req
         self.rows.append(
             [label, f"{rps:,.0f}", f"{q[49] * 1e3:.2f}", f"{q[98] * 1e3:.2f}", f"{per_req:.0f}",
              split]
@@ -149,20 +159,16 @@ class Runner:
         return rps
 
 
-def refresh_requests(port: int, path: str, sessions: list[dict[str, str]]) -> list[bytes]:
-    """One refresh request per session (each connection follows its own chain)."""
-    return [
-        http_request(port, "POST", path, JSON,
-                     json.dumps({"refresh_token": s["refresh_token"]}).encode())
-        for s in sessions
-    ]  # fmt: skip
+def p99(latencies: list[float]) -> float:
+    """The 99th percentile of `latencies` (seconds), in ms."""
+    return statistics.quantiles(latencies, n=100)[98] * 1e3
 
 
 def run(
     neo: tuple[int, int], bare: tuple[int, int], marker: str, seconds: float, n: int
-) -> tuple[Runner, float, float]:
-    """Every case: the runner (its rows), the raw hash rate and the /health p99 under
-    sign-in load (ms)."""
+) -> tuple[Runner, tuple[float, float], tuple[float, float]]:
+    """Every case: the runner (its rows), the raw hash rate and CPU per hash, and the p99
+    of `GET /health` sampled every 10 ms with the server idle and during the sign-ins (ms)."""
     port = neo[0]
     users = sign_up(port, 2 * n)  # half for NEO's refresh case, half for bare's
     mine, theirs = [s for _, s in users[:n]], [s for _, s in users[n:]]
@@ -176,30 +182,32 @@ def run(
     with ProcessPoolExecutor(max_workers=2) as pool:
         pool.submit(time.sleep, 0).result()
         runner = Runner(pool, postmasters(marker), seconds)
-        runner.case("GET /health (HTTP floor)", neo, [health] * n)
+        runner.case("GET /health (HTTP floor)", neo, load, port, [health] * n)
         path = "/auth/v1/token?grant_type=refresh_token"
-        firsts = [s["refresh_token"] for s in mine]
-        runner.case("refresh_token grant", neo, refresh_requests(port, path, mine),
-                    follow="refresh_token", firsts=firsts)  # fmt: skip
-        firsts = [s["refresh_token"] for s in theirs]
-        runner.case("bare refresh (same statement, Starlette)", bare,
-                    refresh_requests(bare[0], "/token", theirs), follow="refresh_token",
-                    firsts=firsts)  # fmt: skip
+        runner.case("refresh_token grant", neo, chains, port, path, JSON,
+                    [s["refresh_token"] for s in mine])  # fmt: skip
+        runner.case("bare refresh (same statement, Starlette)", bare, chains, bare[0], "/token",
+                    JSON, [s["refresh_token"] for s in theirs])  # fmt: skip
         user = http_request(port, "GET", "/auth/v1/user", bearer)
-        runner.case("GET /auth/v1/user", neo, [user] * n)
+        runner.case("GET /auth/v1/user", neo, load, port, [user] * n)
         whoami = http_request(port, "GET", "/neo/v1/whoami", bearer)
-        runner.case("GET /neo/v1/whoami (same JWT check, 1 tx)", neo, [whoami] * n)
-        hashes = hash_rate(seconds)  # just before sign-ins, the servers idle
-        probe = pool.submit(load, port, [health], seconds + 1.5)
-        runner.case("password grant (sign-in)", neo, sign_in)
-        lat = probe.result()[1:]
-    return runner, hashes, statistics.quantiles(lat, n=100)[98] * 1e3
+        runner.case("GET /neo/v1/whoami (same JWT check, 1 tx)", neo, load, port, [whoami] * n)
+        alone = pool.submit(paced, port, health, seconds).result()[1:]
+        hashes, per_hash = hash_rate(seconds)  # just before sign-ins, the servers idle
+        probe = pool.submit(paced, port, health, seconds + 1.5)
+        runner.case("password grant (sign-in)", neo, load, port, sign_in)
+        during = probe.result()[1:]
+    return runner, (hashes, per_hash), (p99(alone), p99(during))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each case")
     parser.add_argument("--concurrency", type=int, default=16, help="connections per case")
+    parser.add_argument(
+        "--refresh-tokens", type=int, choices=(1, 2), default=2,
+        help="new sessions' refresh tokens: 2 session-signed (default), 1 hashed rows",
+    )  # fmt: skip
     args = parser.parse_args()
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="neo-bench-auth-") as tmp:
@@ -207,12 +215,13 @@ def main() -> None:
         with scratch_database(Path(tmp), "neo_bench_auth") as url:
             data = Path(tmp) / "data"
             data.mkdir()
-            with neo_server(url, data) as neo, bare_server(url, data) as bare:
+            with neo_server(url, data, args.refresh_tokens) as neo, bare_server(url, data) as bare:
                 if os.environ.get("NEO_BENCH_PAUSE"):  # e.g. to attach py-spy to NEO
                     print(f"NEO pid {neo[1]}", flush=True)
-                runner, hashes, health_p99 = run(neo, bare, tmp, args.seconds, args.concurrency)
+                runner, hashing, health = run(neo, bare, tmp, args.seconds, args.concurrency)
     load_end = os.getloadavg()
-    print(f"{os.cpu_count()} CPUs, {args.concurrency} connections, {args.seconds:g} s per case")
+    print(f"{os.cpu_count()} CPUs, {args.concurrency} connections, {args.seconds:g} s per case, "
+          f"refresh tokens {args.refresh_tokens}")  # fmt: skip
     print("load average 1/5/15 min: start " + " ".join(f"{x:.2f}" for x in load_start)
           + ", end " + " ".join(f"{x:.2f}" for x in load_end))  # fmt: skip
     head = ["case", "req/s", "p50 ms", "p99 ms", "srv CPU µs/req", "CPU split (% of a core)"]
@@ -221,13 +230,15 @@ def main() -> None:
         print(" ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in
                        enumerate(zip(row, widths, strict=True))))  # fmt: skip
     sign_in, refresh = runner.rps["password grant (sign-in)"], runner.rps["refresh_token grant"]
-    health_alone = runner.rows[0][3]
+    (hashes, per_hash), signin_cpu = hashing, runner.cpu["password grant (sign-in)"]
     print(f"{'argon2id hash rate (m=19 MiB, t=2, p=1)':<44} {hashes:>9,.0f}")
     print(f"{'sign-in / hash rate':<44} {sign_in / hashes:>9.0%}")
-    print(f"{'GET /health p99 alone / during sign-ins (ms)':<44} {health_alone:>9} "
-          f"{health_p99:>8.2f}")  # fmt: skip
+    print(f"{'CPU µs: one hash / one sign-in (server)':<44} {per_hash:>9,.0f} "
+          f"{signin_cpu:>8,.0f}  ({per_hash / signin_cpu:.0%})")  # fmt: skip
+    print(f"{'GET /health p99 every 10 ms: idle / sign-ins':<44} {health[0]:>9.2f} "
+          f"{health[1]:>8.2f}")  # fmt: skip
     print(f"{'PASS' if refresh >= 2000 else 'FAIL'}  refresh >= 2,000 req/s")
-    print(f"{'PASS' if sign_in >= 0.8 * hashes else 'FAIL'}  sign-in >= 80% of the hash rate")
+    print(f"{'PASS' if sign_in >= 0.8 * hashing[0] else 'FAIL'}  sign-in >= 80% of the hash rate")
 
 
 if __name__ == "__main__":
