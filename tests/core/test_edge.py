@@ -396,3 +396,17 @@ def test_the_data_and_token_routes_are_called_directly(app: FastAPI) -> None:
     fast = app.edge.fast
     direct = {getattr(r, "path", "") for r in fast.routes if id(r) in fast.endpoints}
     assert {"/rest/v1/{name}", "/rest/v1/rpc/{name}", "/auth/v1/token"} <= direct
+
+
+async def test_remembered_matches_keep_method_and_path_params_per_request() -> None:
+    async def take(request: Request) -> Response:
+        return PlainTextResponse(request.path_params.pop("name"))
+
+    routes = [Route("/m/{name}", take, methods=["GET"])]
+    app = inner_app()
+    front = Edge(app, metrics=Metrics(), cors=policy(app, ORIGINS), routes=routes, render=render)
+    async with client(front) as c:
+        assert [(await c.get("/m/a")).text for _ in range(3)] == ["a", "a", "a"]
+        assert (await c.get("/m/b")).text == "b"
+        assert (await c.post("/m/a")).status_code == 404  # no full match: the app answers
+        assert (await c.get("/m/a")).text == "a"

@@ -277,3 +277,16 @@ def test_apikey_check_alone_ignores_an_expired_bearer(app: FastAPI) -> None:
     assert gateway.resolve_apikey({}, {}).role == "anon"
     with pytest.raises(InvalidApiKey):
         gateway.resolve_apikey({"apikey": "sb_secret_wrong"}, {})
+
+
+def test_a_bearer_resolves_to_one_actor_while_its_cache_entry_lasts(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = app.state.core.gateway
+    exp = int(time.time()) + 600
+    headers = {"authorization": f"Bearer {keys(app).sign(user_claims(exp=exp))}"}
+    first = gateway.resolve(headers, {})
+    assert (first.role, first.user_id) == ("authenticated", USER_ID)
+    assert gateway.resolve(headers, {}) is first
+    monkeypatch.setattr(time, "time", lambda: exp + 1.0)  # the cache entry has run out
+    assert gateway.resolve(headers, {}) is not first

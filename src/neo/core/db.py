@@ -9,7 +9,9 @@
 
 One request is one transaction; services never commit. A transaction acting as a caller
 costs three round trips: BEGIN with the settings, the work, COMMIT with the session reset
-(asyncpg's own BEGIN, COMMIT and reset-on-release would make it five).
+(asyncpg's own BEGIN, COMMIT and reset-on-release would make it five). Its connection comes
+from the pool's warm stack (`core.warm`) when one is there, and returns to it when the
+transaction ended cleanly.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from neo.core.actor import Actor, RequestContext
 from neo.core.errors import UnknownRole
+from neo.core.warm import WarmConnections
 
 # The session reset asyncpg's pool would run on release (advisory locks, cursors, LISTENs,
 # session-level settings a function may have made), sent with COMMIT/ROLLBACK instead.
@@ -36,6 +39,7 @@ _ROLLBACK = "rollback" + _RESET
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 RESERVED_CONNECTIONS = 10  # kept free for psql, migrations of other instances, replication
 _NO_REQUEST = RequestContext()
+_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(…, separators=…), prebuilt
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,13 @@ def begin_as_sql(
     built once per claims object (the gateway shares one per verified token), the settings
     part once per distinct settings.
     """
-    headers = json.dumps(request.headers, separators=(",", ":"))
     if not _REQUEST_SETTINGS.isdisjoint(settings):  # e.g. a role's `ALTER ROLE … SET role`
         pairs = {
             "role": actor.role,
-            "request.jwt.claims": json.dumps(actor.claims, separators=(",", ":")),
+            "request.jwt.claims": _json(actor.claims),
             "request.method": request.method,
             "request.path": request.path,
-            "request.headers": headers,
+            "request.headers": _json(request.headers),
             "search_path": search_path,
         } | dict(settings)
         calls = ", ".join(f"set_config({literal(k)}, {literal(v)}, true)" for k, v in pairs.items())
@@ -112,9 +115,7 @@ def begin_as_sql(
         (
             "begin read only; select " if readonly else "begin; select ",
             _actor_sql(actor),
-            _setting("request.method", request.method),
-            _setting("request.path", request.path),
-            _setting("request.headers", headers),
+            _request_sql(request),
             _settings_sql(settings.get("search_path", search_path), settings),
         )
     )
@@ -125,6 +126,7 @@ _REQUEST_SETTINGS = frozenset(
     {"role", "request.jwt.claims", "request.method", "request.path", "request.headers"}
 )
 _ACTOR_SQL: dict[int, tuple[dict[str, Any], str, str]] = {}  # id(claims) -> claims, role, SQL
+_REQUEST_SQL: dict[int, tuple[RequestContext, str]] = {}  # id(request) -> request, SQL
 _SETTINGS_SQL: dict[tuple[tuple[str, str], ...], str] = {}
 _CACHE_MAX = 4096  # entries of each cache; a full cache is emptied and refilled
 
@@ -136,12 +138,28 @@ def _actor_sql(actor: Actor) -> str:
     hit = _ACTOR_SQL.get(id(claims))
     if hit is not None and hit[0] is claims and hit[1] == actor.role:
         return hit[2]
-    sql = _setting("role", actor.role) + _setting(
-        "request.jwt.claims", json.dumps(claims, separators=(",", ":"))
-    )
+    sql = _setting("role", actor.role) + _setting("request.jwt.claims", _json(claims))
     if len(_ACTOR_SQL) >= _CACHE_MAX:
         _ACTOR_SQL.clear()
     _ACTOR_SQL[id(claims)] = (claims, actor.role, sql)
+    return sql
+
+
+def _request_sql(request: RequestContext) -> str:
+    """The method, path and headers settings. A context is never changed once built (the
+    data API shares one between requests with the same method, path and raw headers), so
+    one is recognised by identity, as claims are."""
+    hit = _REQUEST_SQL.get(id(request))
+    if hit is not None and hit[0] is request:
+        return hit[1]
+    sql = (
+        _setting("request.method", request.method)
+        + _setting("request.path", request.path)
+        + _setting("request.headers", _json(request.headers))
+    )
+    if len(_REQUEST_SQL) >= _CACHE_MAX:
+        _REQUEST_SQL.clear()
+    _REQUEST_SQL[id(request)] = (request, sql)
     return sql
 
 
@@ -178,6 +196,8 @@ class Database:
     def __init__(self, admin: asyncpg.Pool, api: asyncpg.Pool, search_path: list[str]) -> None:
         self.admin = admin
         self.api = api
+        # one slot stays for code that acquires from `api` directly
+        self.warm = WarmConnections(api, limit=max(1, api.get_max_size() - 1))
         self.search_path = ", ".join(_quote_ident(s) for s in search_path)
 
     @classmethod
@@ -205,6 +225,7 @@ class Database:
 
     async def close(self) -> None:
         """Close both pools."""
+        await self.warm.close()
         await self.api.close()
         await self.admin.close()
 
@@ -235,33 +256,35 @@ class Database:
             readonly=readonly,
             settings=settings or {},
         )
-        return _CallerTransaction(self.api, begin, actor.role)
+        return _CallerTransaction(self.warm, begin, actor.role)
 
 
 class _CallerTransaction:
     """`Database.transaction_as`'s context manager (a class rather than a generator: it is
-    entered once per API request)."""
+    entered once per API request). A connection whose transaction ended cleanly stays warm
+    for the next one (`core.warm`); any other goes back through the pool's own release."""
 
-    __slots__ = ("_begin", "_conn", "_pool", "_role")
+    __slots__ = ("_begin", "_conn", "_role", "_warm")
     _conn: PoolConnectionProxy[asyncpg.Record]
 
-    def __init__(self, pool: asyncpg.Pool, begin: str, role: str) -> None:
-        self._pool = pool
+    def __init__(self, warm: WarmConnections, begin: str, role: str) -> None:
+        self._warm = warm
         self._begin = begin
         self._role = role
 
     async def __aenter__(self) -> Connection:
-        conn: PoolConnectionProxy[asyncpg.Record] = await self._pool.acquire()
+        conn = await self._warm.take()
+        pool = self._warm.pool
         try:
             await conn.execute(self._begin)
         except (asyncpg.InvalidParameterValueError, asyncpg.InsufficientPrivilegeError):
             try:
                 await conn.execute(_ROLLBACK)
             finally:
-                await self._pool.release(conn)
+                await pool.release(conn)
             raise UnknownRole(self._role) from None
         except BaseException:
-            await self._pool.release(conn)
+            await pool.release(conn)
             raise
         self._conn = conn
         return conn
@@ -269,10 +292,15 @@ class _CallerTransaction:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
+        conn = self._conn
+        clean = False
         try:
-            await _end(self._conn, _COMMIT if exc_type is None else _ROLLBACK)
+            await _end(conn, _COMMIT if exc_type is None else _ROLLBACK)
+            # A cancelled request may leave the protocol mid-command: the pool sorts it out.
+            clean = exc_type is None or issubclass(exc_type, Exception)
         finally:
-            await self._pool.release(self._conn)
+            if not (clean and self._warm.keep(conn)):
+                await self._warm.pool.release(conn)
 
 
 async def _end(conn: Connection, sql: str) -> None:

@@ -49,8 +49,10 @@ class Gateway:
     def __init__(self, keys: KeyRing, settings: GatewaySettings) -> None:
         self.keys = keys
         self.settings = settings
-        self._cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        # token -> (verified claims, valid until, the bearer's Actor once built)
+        self._cache: OrderedDict[str, tuple[dict[str, Any], float, Actor | None]] = OrderedDict()
         self._resolvers: dict[str, KeyResolver] = {}
+        self._prefixes: tuple[bytes, ...] = ()  # the registered prefixes, as raw header bytes
         self._resolved: ContextVar[Resolved | None] = ContextVar("neo_keys", default=None)
 
     def register_key_resolver(self, prefix: str, resolver: KeyResolver) -> None:
@@ -58,6 +60,7 @@ class Gateway:
         if prefix.startswith("sb_") or not prefix:
             raise ValueError(f"key prefix {prefix!r} is reserved")
         self._resolvers[prefix] = resolver
+        self._prefixes = tuple(p.encode("latin-1") for p in self._resolvers)
 
     def _resolver_for(self, key: str) -> KeyResolver | None:
         for prefix, resolver in self._resolvers.items():
@@ -79,7 +82,7 @@ class Gateway:
 
     def registered_keys(self, scope: Scope) -> list[str]:
         """The keys of a raw request that a registered resolver claims (usually none)."""
-        if not self._resolvers:
+        if not self._resolvers or not _may_carry(scope, self._prefixes):
             return []
         return [k for k in _request_keys(scope) if self._resolver_for(k) is not None]
 
@@ -146,12 +149,21 @@ class Gateway:
         return Actor(role=role, claims=claims, credential=_KEY_CREDENTIAL.get(role, "jwt"))
 
     def _actor_for_jwt(self, token: str) -> Actor:
+        """The bearer's actor; built once per cached token (an Actor is immutable)."""
+        hit = self._cache.get(token)
+        if hit is not None and hit[2] is not None and hit[1] > time.time():
+            self._cache.move_to_end(token)
+            return hit[2]
         claims = self.verify(token)
         role = claims.get("role")
         if not isinstance(role, str) or not role:
             role = "anon"
         credential = _KEY_CREDENTIAL.get(role, "jwt") if "sub" not in claims else "jwt"
-        return Actor(role=role, claims=claims, credential=credential, token=token)
+        actor = Actor(role=role, claims=claims, credential=credential, token=token)
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] is claims:
+            self._cache[token] = (claims, cached[1], actor)
+        return actor
 
     def verify(self, token: str) -> dict[str, Any]:
         """Verified claims, from the cache when this exact token was seen and is unexpired."""
@@ -164,7 +176,7 @@ class Gateway:
         if self.settings.jwt_cache_size:
             exp = claims.get("exp")
             until = float(exp) if isinstance(exp, int | float) else now + 300
-            self._cache[token] = (claims, until)
+            self._cache[token] = (claims, until, None)
             if len(self._cache) > self.settings.jwt_cache_size:
                 self._cache.popitem(last=False)
         return claims
@@ -175,6 +187,18 @@ def gateway_of(scope: Scope) -> Gateway | None:
     core = getattr(getattr(scope.get("app"), "state", None), "core", None)
     gateway: Gateway | None = getattr(core, "gateway", None)
     return gateway
+
+
+def _may_carry(scope: Scope, prefixes: tuple[bytes, ...]) -> bool:
+    """False when no credential of a raw request can start with one of `prefixes` (a
+    byte scan, cheaper than decoding the credentials; True leaves the answer to
+    `_request_keys`)."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" or name == b"apikey":
+            for prefix in prefixes:
+                if prefix in value:
+                    return True
+    return b"apikey" in scope.get("query_string", b"")
 
 
 def _request_keys(scope: Scope) -> list[str]:

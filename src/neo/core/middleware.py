@@ -4,7 +4,7 @@ log, and the fast lane of hot routes.
 `Edge` is one plain ASGI layer (no BaseHTTPMiddleware, one `send` wrapper) doing what used to
 be four stacked middlewares, so a request to a hot route (the data API, the token grant)
 crosses one wrapper instead of a dozen; its per-request work is a single scan of the request
-headers and a cached metric series.
+headers, a remembered route match and a cached metric series.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from neo.core.metrics import Metrics
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SERIES_MAX = 4096  # cached metric series (method, route, status); more are looked up each time
+_MATCHES_MAX = 4096  # remembered fast-route matches; more paths are matched each time
+_UNSEEN: Any = object()
 log = structlog.get_logger("neo.http")
 _stdlib_log = logging.getLogger("neo.http")
 
@@ -44,6 +46,8 @@ class FastRoutes:
         self.routes = tuple(routes)
         self.prefixes = tuple({_static_prefix(r) for r in routes})
         self.endpoints = {id(r): e for r in routes if (e := _plain_endpoint(r)) is not None}
+        # (path, root_path, method) -> the route fully matching it, its child scope; None
+        self._matches: dict[tuple[str, str, str], tuple[BaseRoute, Scope] | None] = {}
 
     async def handle(self, route: BaseRoute, scope: Scope, receive: Receive, send: Send) -> None:
         """Run a matched route: a plain async endpoint is called directly (what Starlette's
@@ -57,14 +61,33 @@ class FastRoutes:
         await response(scope, receive, send)
 
     def match(self, scope: Scope) -> BaseRoute | None:
-        """The route fully matching an HTTP request (its path params set in `scope`)."""
-        if scope["path"].startswith(self.prefixes):
-            for route in self.routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    scope["route"] = route  # the metrics' route template, as FastAPI sets it
-                    return route
+        """The route fully matching an HTTP request (its path params set in `scope`).
+
+        Routes match on the path, root path and method alone, so the answer is remembered
+        per (path, root path, method), up to `_MATCHES_MAX` of them."""
+        path: str = scope["path"]
+        if not path.startswith(self.prefixes):
+            return None
+        key = (path, scope.get("root_path", ""), scope["method"])
+        found: tuple[BaseRoute, Scope] | None = self._matches.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._find({**scope, "path_params": {}})
+            if len(self._matches) < _MATCHES_MAX:
+                self._matches[key] = found
+        if found is None:
+            return None
+        route, child = found
+        params = {**scope.get("path_params", {}), **child["path_params"]}
+        scope.update(child)
+        scope["path_params"] = params  # a dict of this request's own
+        scope["route"] = route  # the metrics' route template, as FastAPI sets it
+        return route
+
+    def _find(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return route, child
         return None
 
 

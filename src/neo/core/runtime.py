@@ -147,7 +147,8 @@ async def start_core(
     metrics.watch_pools(
         lambda: {
             "admin": (db.admin.get_size(), db.admin.get_idle_size()),
-            "api": (db.api.get_size(), db.api.get_idle_size()),
+            # warm connections (core.warm) are checked out of the pool but idle
+            "api": (db.api.get_size(), db.api.get_idle_size() + len(db.warm)),
         }
     )
     return Core(settings, db, keys, Gateway(keys, settings.gateway), metrics, dialects, sources)
