@@ -1,15 +1,16 @@
 """Data API benchmark: NEO `/rest/v1` reads vs bare Starlette + asyncpg endpoints (issue 5).
 
-Run: `python bench/data [--seconds 5] [--concurrency 16]`. Starts an embedded PostgreSQL (or
-uses DATABASE_URL), creates `bench_rows` (100 rows, RLS: a user reads their own rows) and
-`bench_items` (5 per row), runs NEO and a bare Starlette + asyncpg app (uvicorn, one worker
-each) as child processes on loopback, and drives each case from a third process (the load
-generator) with `concurrency` keep-alive connections for `seconds`. The bare app runs the very
-statement NEO builds for the same URL, in the same transaction (BEGIN with the same
-`set_config` role/claims/method/path/headers/role settings, the statement, COMMIT with the
-same session reset). Prints req/s, p50/p99, NEO/bare, each server's CPU time per request, the
-CPU split (server, PostgreSQL, load generator, whole machine), the load average at start and
-end, and the issue's targets with PASS/FAIL (exit 1 when one is missed).
+Run: `python bench/data [--seconds 5] [--concurrency 16] [--workers 1]`. Starts an embedded
+PostgreSQL (or uses DATABASE_URL), creates `bench_rows` (100 rows, RLS: a user reads their own
+rows) and `bench_items` (5 per row), runs NEO and a bare Starlette + asyncpg app (uvicorn,
+`--workers` processes each, the same for both) as child processes on loopback, and drives
+each case from a third process (the load generator) with `concurrency` keep-alive
+connections for `seconds`. The bare app runs the very statement NEO builds for the same URL,
+in the same transaction (BEGIN with the same `set_config` role/claims/method/path/headers/role
+settings, the statement, COMMIT with the same session reset). Prints req/s, p50/p99,
+NEO/bare, each server's CPU time per request, the CPU split (server, PostgreSQL, load
+generator, whole machine), the load average at start and end, and the issue's targets with
+PASS/FAIL (exit 1 when one is missed).
 """
 
 from __future__ import annotations
@@ -88,12 +89,12 @@ TABLE = [  # label, which server, case
     ("(d) NEO, filtered embed", "neo", "embed"),
 ]
 BARE_APP = """
-import asyncpg, contextlib, json, sys, jwt
+import asyncpg, contextlib, json, os, jwt
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-CONF = json.loads(open(sys.argv[1]).read())
+CONF = json.loads(open(os.environ["NEO_BENCH_BARE_CONF"]).read())
 RESET = "; select pg_advisory_unlock_all(); close all; unlisten *; reset all"
 CLAIMS = {}  # verified tokens, as NEO's gateway caches them
 
@@ -182,27 +183,29 @@ async def prepare(url: str) -> dict[str, object]:
     return {"url": api_url, "routes": routes, "settings": settings, "secret": SECRET}
 
 
-def neo_server(db_url: str, data_dir: Path, port: int) -> Iterator[int]:
+def uvicorn_cmd(app: str, port: int, workers: int) -> list[str]:
+    """The same uvicorn command line for both servers (uvloop + httptools, no access log)."""
+    return [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers",
+            str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+
+
+def neo_server(db_url: str, data_dir: Path, port: int, workers: int) -> Iterator[int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO_")}
     env |= {"DATABASE_URL": db_url, "JWT_SECRET": SECRET, "NEO_DATA_DIR": str(data_dir)}
     env |= {"NEO_LOG__LEVEL": "warning", "NEO_LOG__ACCESS_LOG": "false"}
-    cmd = [sys.executable, "-m", "uvicorn", "neo.app:app_from_env", "--factory", "--port",
-           str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    env |= {"NEO_API__WORKERS": str(workers)}  # pools sized for the worker count
+    cmd = [*uvicorn_cmd("neo.app:app_from_env", port, workers), "--factory"]
     probe = f"http://127.0.0.1:{port}/rest/v1/bench_rows?limit=1"
     return child(cmd, env, data_dir, probe, {"apikey": ANON_KEY})
 
 
-def bare_server(conf: dict[str, object], data_dir: Path, port: int) -> Iterator[int]:
-    script, conf_file = data_dir / "bare_app.py", data_dir / "bare_app.json"
-    script.write_text(BARE_APP)
+def bare_server(conf: dict[str, object], data_dir: Path, port: int, workers: int) -> Iterator[int]:
+    (data_dir / "bare_app.py").write_text(BARE_APP)
+    conf_file = data_dir / "bare_app.json"
     conf_file.write_text(json.dumps(conf))
-    code = (
-        f"import runpy, sys; sys.argv = ['bare', {str(conf_file)!r}];"
-        f"import uvicorn; ns = runpy.run_path({str(script)!r});"
-        f"uvicorn.run(ns['app'], port={port}, log_level='warning', access_log=False)"
-    )
-    return child([sys.executable, "-c", code], dict(os.environ), data_dir,
-                 f"http://127.0.0.1:{port}/health")  # fmt: skip
+    env = dict(os.environ) | {"NEO_BENCH_BARE_CONF": str(conf_file)}
+    cmd = [*uvicorn_cmd("bare_app:app", port, workers), "--app-dir", str(data_dir)]
+    return child(cmd, env, data_dir, f"http://127.0.0.1:{port}/health")
 
 
 # --- the load generator (runs in its own process) -----------------------------------------
@@ -304,6 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each case")
     parser.add_argument("--concurrency", type=int, default=16, help="connections per case")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
     args = parser.parse_args()
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="neo-bench-data-") as tmp_name:
@@ -314,15 +318,18 @@ def main() -> None:
             conf["pool"] = args.concurrency
             ports = {"neo": free_port(), "bare": free_port()}
             with (
-                neo_server(url, tmp, ports["neo"]) as neo_pid,
-                bare_server(conf, tmp, ports["bare"]) as bare_pid,
+                neo_server(url, tmp, ports["neo"], args.workers) as neo_pid,
+                bare_server(conf, tmp, ports["bare"], args.workers) as bare_pid,
             ):
                 if os.environ.get("NEO_BENCH_PAUSE"):  # e.g. to attach py-spy to NEO
-                    print(f"NEO pid {neo_pid}", flush=True)
+                    print(f"NEO pids {list(cpu_seconds([neo_pid]))}", flush=True)
                 pids = {"neo": neo_pid, "bare": bare_pid}
                 rows = run(ports, pids, tmp_name, args.seconds, args.concurrency)
     load_end = os.getloadavg()
-    print(f"{os.cpu_count()} CPUs, {args.concurrency} connections, {args.seconds:g} s per case")
+    print(
+        f"{os.cpu_count()} CPUs, {args.workers} uvicorn worker(s) per server, "
+        f"{args.concurrency} connections, {args.seconds:g} s per case"
+    )
     print("load average 1/5/15 min: start " + " ".join(f"{x:.2f}" for x in load_start)
           + ", end " + " ".join(f"{x:.2f}" for x in load_end))  # fmt: skip
     print(table(rows))

@@ -312,3 +312,27 @@ async def test_unknown_role_is_401(client: httpx.AsyncClient) -> None:
     response = await get(client, "books", Authorization=f"Bearer {token}")
     assert response.status_code == 401
     assert response.json()["code"] == "22023"
+
+
+async def test_header_pairs_given_as_lists_are_served_too(app: Any) -> None:
+    """ASGI lets a server give header pairs as lists (unhashable): such a request is served
+    with a context of its own."""
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/rest/v1/books", "raw_path": b"/rest/v1/books",
+        "root_path": "", "query_string": b"select=id&id=eq.2", "server": ("t", 80),
+        "client": ("127.0.0.1", 1), "headers": [[b"host", b"t"], [b"accept", b"*/*"]],
+    }  # fmt: skip
+    for _ in range(2):
+        messages.clear()
+        await app(scope, receive, send)
+        assert messages[0]["status"] == 200
+        assert messages[1]["body"] == b'[{"id":2}]'

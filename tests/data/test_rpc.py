@@ -127,3 +127,18 @@ async def test_request_context_reaches_sql_as_postgrest_sets_it(client: httpx.As
     }
     other = await client.post("/rest/v1/rpc/where_am_i", headers={"Content-Profile": "api"})
     assert other.json() == '"api", "extensions"'
+
+
+async def test_repeated_requests_each_reach_sql_with_their_own_headers_and_method(
+    client: httpx.AsyncClient,
+) -> None:
+    """Requests repeating the same method, path and headers share one decoded context; one
+    that differs in any of them gets its own."""
+    seen = []
+    for client_info, method in [("t/1", "GET"), ("t/1", "GET"), ("t/2", "GET"), ("t/1", "POST")]:
+        response = await client.request(
+            method, "/rest/v1/rpc/request_info", headers={"X-Client-Info": client_info}
+        )
+        info = response.json()
+        seen.append((info["client"], info["method"]))
+    assert seen == [("t/1", "GET"), ("t/1", "GET"), ("t/2", "GET"), ("t/1", "POST")]

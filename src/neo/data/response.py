@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from starlette.responses import Response
@@ -86,6 +87,47 @@ def preference_applied(
     if write and prefer.max_affected is not None and prefer.get("handling") == "strict":
         applied.append(f"max-affected={prefer.max_affected}")
     return ", ".join(applied) or None
+
+
+@dataclass(frozen=True)
+class ReadShape:
+    """A read's response headers besides its range, encoded once per read statement:
+    `Preference-Applied` (None when nothing applies) and `Content-Type`."""
+
+    applied: bytes | None
+    content_type: bytes
+
+
+def read_shape(req: ApiRequest, media: Media, timezone: str | None) -> ReadShape:
+    """The `ReadShape` of a read (or a function call) with this negotiated media type."""
+    applied = preference_applied(req, tx=None, write=False, timezone=timezone)
+    ctype = content_type(media)
+    if ctype.startswith("text/") and "charset=" not in ctype.lower():  # as Starlette does
+        ctype += "; charset=utf-8"
+    return ReadShape(applied.encode("latin-1") if applied else None, ctype.encode("latin-1"))
+
+
+class _Ready(Response):
+    """A Response from ready-made raw headers."""
+
+    def __init__(self, body: bytes, status: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = raw_headers
+
+
+def read_response(shape: ReadShape, body: bytes, status: int, content_range: str) -> Response:
+    """The response of a read: the raw headers Starlette's `Response` builds from
+    `{"Content-Range": …, "Preference-Applied": …}` and the media type, in its order, without
+    encoding the same names and values again for every request."""
+    headers = [(b"content-range", content_range.encode("latin-1"))]
+    if shape.applied is not None:
+        headers.append((b"preference-applied", shape.applied))
+    if not (status < 200 or status in (204, 304)):
+        headers.append((b"content-length", b"%d" % len(body)))
+    headers.append((b"content-type", shape.content_type))
+    return _Ready(body, status, headers)
 
 
 def apply_gucs(response: Response, headers: str | None, status: str | None) -> Response:

@@ -6,6 +6,8 @@ Only HTTP here: resolve the caller, parse the request, pick the schema, hand ove
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -20,6 +22,8 @@ from neo.data.state import DataState
 PREFIX = "/rest/v1"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 READ = ("GET", "HEAD")
+CONTEXTS_MAX = 1024  # shared request contexts kept (emptied when full)
+CONTEXT_HEADERS_MAX = 8192  # requests with more header bytes get a context of their own
 
 
 def _state(request: Request) -> DataState:
@@ -41,8 +45,26 @@ def _headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def _context(request: Request, headers: dict[str, str], path: str) -> RequestContext:
-    return RequestContext(method=request.method, path=path, headers=headers)
+def _context(request: Request, path: str) -> tuple[dict[str, str], RequestContext]:
+    """The request's headers and its context for SQL, shared by requests with the same
+    method, path and raw headers (a client repeating a request): neither is ever changed
+    after it is built, and `core.db` recognises a shared context to reuse its SQL."""
+    key: tuple[str, str, tuple[Any, ...]] | None
+    key = (request.method, path, tuple(request.scope["headers"]))
+    contexts = _state(request).contexts
+    try:
+        hit: tuple[dict[str, str], RequestContext] | None = contexts.get(key)
+    except TypeError:  # header pairs given as lists (ASGI allows it): not shared
+        hit = key = None
+    if hit is not None:
+        return hit
+    headers = _headers(request)
+    found = headers, RequestContext(method=request.method, path=path, headers=headers)
+    if key is not None and sum(len(v) for _, v in key[2]) <= CONTEXT_HEADERS_MAX:
+        if len(contexts) >= CONTEXTS_MAX:
+            contexts.clear()
+        contexts[key] = found
+    return found
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
@@ -70,7 +92,7 @@ async def rpc(request: Request) -> Response:
     """Call a function."""
     name = request.path_params["name"]
     actor = get_actor(request)
-    state, headers = _state(request), _headers(request)
+    state, (headers, context) = _state(request), _context(request, f"/rpc/{name}")
     cache = state.cache
     profile = headers.get("accept-profile" if request.method in READ else "content-profile")
     schema = state.schema_for(profile.strip() if profile else None)
@@ -83,7 +105,6 @@ async def rpc(request: Request) -> Response:
         rpc=True,
         arg_names=arg_names,
     )
-    context = _context(request, headers, f"/rpc/{name}")
     call = service.Call(state, actor, context, req, schema, cache)
     raw = await request.body() if request.method == "POST" else None
     return await service.call_function(call, raw)
@@ -98,9 +119,8 @@ async def relation(request: Request) -> Response:
     """Read or write a table or view."""
     name = request.path_params["name"]
     actor = get_actor(request)
-    state, headers = _state(request), _headers(request)
+    state, (headers, context) = _state(request), _context(request, f"/{name}")
     cache = state.cache
-    context = _context(request, headers, f"/{name}")
     method = request.method
     if method not in READ:
         req = parse_request(method, name, request.query_params.multi_items(), headers)

@@ -27,11 +27,14 @@ from neo.data.fragments import qualified
 from neo.data.plan import Node, OutColumn
 from neo.data.request import RAW_KINDS, RAW_TYPES, ApiRequest, Media
 from neo.data.response import (
+    ReadShape,
     apply_gucs,
     content_range,
     content_type,
     location,
     preference_applied,
+    read_response,
+    read_shape,
     read_status,
 )
 from neo.data.schema_cache import SchemaCache
@@ -187,6 +190,7 @@ class ReadStatement:
     offset: int
     limit: int | None
     media: Media  # what the body is, as negotiated for this plan
+    shape: ReadShape  # the response's Preference-Applied and Content-Type
 
 
 def read_statement(call: Call) -> ReadStatement:
@@ -204,7 +208,8 @@ def read_statement(call: Call) -> ReadStatement:
         limit=limit,
         offset=offset,
     )
-    return ReadStatement(plan, sql, params, offset, limit, body)
+    shape = read_shape(req, body, timezone(call))
+    return ReadStatement(plan, sql, params, offset, limit, body, shape)
 
 
 async def read(call: Call, statement: ReadStatement | None = None) -> Response:
@@ -224,7 +229,7 @@ async def _read(call: Call, built: ReadStatement) -> Response:
         if count in ("planned", "estimated"):
             total = await _planned(conn, built.plan, count, result.page, built.offset, built.limit)
     head = call.req.method == "HEAD"
-    return _read_response(call, result, total, built.offset, head, built.media)
+    return _read_response(call, result, total, built.offset, head, built.shape)
 
 
 async def _planned(
@@ -243,18 +248,15 @@ async def _planned(
 
 
 def _read_response(
-    call: Call, result: query.Result, total: int | None, offset: int, head: bool, media: Media
+    call: Call, result: query.Result, total: int | None, offset: int, head: bool, shape: ReadShape
 ) -> Response:
-    req = call.req
-    if req.media.kind == "object" and result.page != 1:
+    if call.req.media.kind == "object" and result.page != 1:
         raise singular(result.page)
     status = read_status(offset, result.page, total)
-    headers = {"Content-Range": content_range(offset, result.page, total)}
-    applied = preference_applied(req, tx=None, write=False, timezone=timezone(call))
-    if applied:
-        headers["Preference-Applied"] = applied
     body = b"" if head or result.body is None else result.body
-    response = Response(body, status_code=status, headers=headers, media_type=content_type(media))
+    response = read_response(shape, body, status, content_range(offset, result.page, total))
+    if result.response_headers is None and result.response_status is None:
+        return response
     return apply_gucs(response, result.response_headers, result.response_status)
 
 
@@ -382,7 +384,8 @@ async def call_function(call: Call, raw: bytes | None) -> Response:
                     result.response_status,
                 )
             else:
-                response = _read_response(call, result, result.total, offset, head, body)
+                shape = read_shape(req, body, timezone(call))
+                response = _read_response(call, result, result.total, offset, head, shape)
             if end == "rollback":
                 raise _Rollback(response)
             return response

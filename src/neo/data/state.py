@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
@@ -35,6 +36,8 @@ class DataState:
     cache: SchemaCache
     version: int = 0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # (method, path, raw headers) -> the decoded headers and the request context (router.py)
+    contexts: dict[Any, Any] = field(default_factory=dict)
 
     def schema_for(self, profile: str | None) -> str:
         """The schema a request targets (PGRST106 when it is not exposed)."""
