@@ -1,5 +1,6 @@
 """Fixtures of the sandbox tests: a real local runtime (bubblewrap, cgroups, seccomp) on this
-host, a real docker runtime on a private `dockerd` (`dockerd.py`), sandboxes made by a factory,
+host with the native agent (and one with the Python agent, for tests run against both), a real
+docker runtime on a private `dockerd` (`dockerd.py`), sandboxes made by a factory,
 and the app with sandboxes enabled on a searchable root.
 
 bubblewrap and dockerd are required: without them these tests fail with a message (CI
@@ -10,6 +11,7 @@ only when the daemon is installed but cannot run on the host.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import shutil
 import tempfile
@@ -65,16 +67,39 @@ def sandbox_settings(sandbox_root: Path) -> SandboxSettings:
     return SandboxSettings(root=sandbox_root, cgroup_parent=f"neo-test-{uuid.uuid4().hex[:8]}")
 
 
+@contextlib.asynccontextmanager
+async def built_local_runtime(settings: SandboxSettings) -> AsyncIterator[LocalRuntime]:
+    """A local runtime built as the app builds it; every sandbox is removed afterwards."""
+    report = probe(settings, Path("/nonexistent"))
+    assert report.ok, "host isolation missing: " + "; ".join(report.missing)
+    built = build_runtime(settings, report)
+    assert isinstance(built, LocalRuntime)
+    try:
+        yield built
+    finally:
+        await built.reap(set())
+        remove_parents(built)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def local_runtime(sandbox_settings: SandboxSettings) -> AsyncIterator[LocalRuntime]:
-    """The local runtime, as the app builds it; every sandbox is removed afterwards."""
-    report = probe(sandbox_settings, Path("/nonexistent"))
-    assert report.ok, "host isolation missing: " + "; ".join(report.missing)
-    built = build_runtime(sandbox_settings, report)
-    assert isinstance(built, LocalRuntime)
-    yield built
-    await built.reap(set())
-    remove_parents(built)
+    """The local runtime, as the app builds it, with the default (native) agent."""
+    async with built_local_runtime(sandbox_settings) as built:
+        assert built.agent is not None, "the native agent did not build on this host"
+        yield built
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def python_runtime() -> AsyncIterator[LocalRuntime]:
+    """The local runtime with the Python agent (agent.py), on a root of its own."""
+    root = searchable_root()
+    settings = SandboxSettings(
+        root=root, cgroup_parent=f"neo-test-{uuid.uuid4().hex[:8]}", agent="python"
+    )
+    async with built_local_runtime(settings) as built:
+        assert built.agent is None
+        yield built
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""The in-sandbox agent's behaviour: timeouts and hang-ups kill whole process groups, output
-is streamed as it comes and cut at the limit, and bytes that are not UTF-8 survive."""
+"""The in-sandbox agent's behaviour, for both agents (native and Python): timeouts and hang-ups
+kill whole process groups, output is streamed as it comes and cut at the limit, and bytes that
+are not UTF-8 survive."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ from neo.sandbox.runtimes.base import ExecRequest, SandboxSpec, StartFailed
 from neo.sandbox.runtimes.local import LocalRuntime
 from neo.sandbox.runtimes.output import collect
 from tests.sandbox.conftest import SLOTS, SMALL, MakeSandbox, run
+
+
+@pytest.fixture(scope="module", params=["native", "python"])
+def runtime(request: pytest.FixtureRequest) -> LocalRuntime:
+    """Each test runs once per agent."""
+    name = "local_runtime" if request.param == "native" else "python_runtime"
+    chosen: LocalRuntime = request.getfixturevalue(name)
+    return chosen
 
 
 async def test_timeout_kills_the_command_and_its_children(

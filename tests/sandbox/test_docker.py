@@ -60,7 +60,10 @@ async def test_containers_get_the_full_hardening(
     assert attrs["Config"]["User"] == f"{runtime.owner_uid(spec)}:{runtime.owner_uid(spec)}"
     assert attrs["Config"]["Labels"]["neo.sandbox.id"] == spec.id
     mounts = {m["Destination"]: m["RW"] for m in attrs["Mounts"]}
-    assert mounts == {"/workspace": True, "/run/neo": True, "/opt/neo/agent.py": False}
+    agents = {"/opt/neo/agent.py": False} | ({"/opt/neo/agent": False} if runtime.agent else {})
+    assert mounts == {"/workspace": True, "/run/neo": True} | agents
+    assert runtime.agent is not None, "the docker runtime runs the native agent here"
+    assert attrs["Config"]["Cmd"][0] == "/opt/neo/agent"
 
 
 async def test_stop_and_start_reuse_the_container_and_keep_the_workspace(

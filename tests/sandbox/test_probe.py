@@ -3,6 +3,7 @@ of running them with weaker isolation."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from neo.sandbox import SandboxSettings, probe
 from neo.settings import Settings
 from tests.conftest import DEMO_SERVICE_KEY
+from tests.sandbox.conftest import searchable_root
 from tests.support.servers import asgi_client, running_app
 
 
@@ -20,6 +22,28 @@ def test_probe_reports_the_isolation_this_host_offers(sandbox_settings: SandboxS
     assert report.facts["namespaces"].startswith("user, pid, net (lo only)")
     assert report.facts["cgroups"] in ("v1", "v2")
     assert "BPF" in report.facts["seccomp"]
+    assert report.facts["agent"].startswith("native (static")
+    assert report.agent is not None
+
+
+def test_without_a_compiler_auto_says_it_runs_the_python_agent_and_native_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    root = searchable_root()
+    try:
+        auto = probe(SandboxSettings(root=root), root)
+        assert auto.agent is None
+        assert (
+            auto.facts["agent"]
+            == "python (native agent unavailable: no C compiler (cc or gcc) on PATH)"
+        )
+        native = probe(SandboxSettings(root=root, agent="native"), root)
+        assert any(m.startswith("native agent (NEO_SANDBOX__AGENT=native)") for m in native.missing)
+        chosen = probe(SandboxSettings(root=root, agent="python"), root)
+        assert chosen.facts["agent"] == "python (NEO_SANDBOX__AGENT=python)"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_probe_names_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

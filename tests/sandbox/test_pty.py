@@ -11,9 +11,9 @@ from neo.sandbox.runtimes.base import PtyRequest, Runtime, Terminal
 from tests.sandbox.conftest import MakeSandbox, run
 
 
-@pytest.fixture(scope="module", params=["local", "docker"])
+@pytest.fixture(scope="module", params=["local", "python", "docker"])
 def runtime(request: pytest.FixtureRequest) -> Runtime:
-    """Each test runs once per runtime."""
+    """Each test runs once per runtime (the local one with each agent)."""
     chosen: Runtime = request.getfixturevalue(f"{request.param}_runtime")
     return chosen
 

@@ -9,10 +9,12 @@ and the sandboxes on this host. Every action is appended to identity's audit log
 runtime (`runtimes/local.py`) runs each sandbox under bubblewrap: user, pid, net (loopback
 only), ipc, uts and mount namespaces, read-only system directories, a tmpfs workspace of the
 sandbox's disk size under `<data_dir>/sandboxes/<id>/workspace`, no capabilities,
-no-new-privileges, a seccomp filter and cgroup limits (v1 or v2). An in-sandbox agent serves
-exec, background commands (`commands.py`; shell sessions on top of exec: `sessions.py`),
-terminals (`pty_routes.py`, a WebSocket) and connections to ports inside (`preview.py`:
-preview URLs, with `loopback_ports`) over a Unix socket. The `docker` runtime
+no-new-privileges, a seccomp filter and cgroup limits (v1 or v2); `pool.py` keeps a warm pool
+of started sandboxes when configured. An in-sandbox agent (native C as the local sandbox's
+pid 1, `runtimes/agent_c/`, else `runtimes/agent.py`) serves exec, background commands
+(`commands.py`; shell sessions on top of exec: `sessions.py`), terminals (`pty_routes.py`, a
+WebSocket) and connections to ports inside (`preview.py`: preview URLs, with
+`loopback_ports`) over a Unix socket. The `docker` runtime
 (`runtimes/containers.py`) runs the same agent in one hardened container per sandbox (no
 capabilities, no-new-privileges, the same seccomp rules, read-only root, network `none`,
 limits) with the same host-side workspace. Egress allow-lists (`runtimes/egress.py`) go

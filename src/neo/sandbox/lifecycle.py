@@ -1,5 +1,5 @@
-"""The capability's life in the app: the start hook (probe, runtime, recovery after a crash)
-and the background sweep that stops idle sandboxes and deletes expired ones.
+"""The capability's life in the app: the start hook (probe, runtime, recovery after a crash,
+the warm pool) and the background sweep that stops idle sandboxes and deletes expired ones.
 
 Sweeps and recovery are NEO's own bookkeeping, so they run on the owner pool; the audit
 trail's writer (`audit.py`) runs beside the sweep and is flushed last.
@@ -20,8 +20,9 @@ from neo.core.runtime import Core
 from neo.sandbox import audit, store
 from neo.sandbox.audit import SYSTEM, AuditTrail
 from neo.sandbox.models import Sandbox
+from neo.sandbox.pool import WarmPool
 from neo.sandbox.runtimes import seccomp
-from neo.sandbox.runtimes.base import Runtime, StartFailed
+from neo.sandbox.runtimes.base import Limits, Runtime, StartFailed
 from neo.sandbox.runtimes.local import LocalRuntime
 from neo.sandbox.runtimes.probe import ProbeReport, probe, sandbox_root
 from neo.sandbox.service import Sandboxes
@@ -71,6 +72,7 @@ def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | N
             seccomp_profile=seccomp.docker_profile(loopback_ports=settings.loopback_ports)
             if settings.seccomp
             else None,
+            agent=report.agent,
         )
     assert report.bwrap
     assert report.setpriv
@@ -84,6 +86,7 @@ def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | N
         else None,
         uid_base=settings.uid_base,
         tmp_mb=settings.tmp_mb,
+        agent=report.agent,
     )
 
 
@@ -133,13 +136,17 @@ async def sweep(core: Core, runtime: Runtime, trail: AuditTrail | None = None) -
                 trail.record(SYSTEM, "sandbox.auto_deleted", sandbox)
 
 
-async def _sweep_forever(core: Core, runtime: Runtime, every: float, trail: AuditTrail) -> None:
+async def _sweep_forever(
+    core: Core, runtime: Runtime, every: float, trail: AuditTrail, pool: WarmPool | None
+) -> None:
     while True:
         await asyncio.sleep(every)
         try:
             await sweep(core, runtime, trail)
         except Exception:
             log.exception("sandbox.sweep_failed")
+        if pool is not None:
+            pool.refill_soon()  # deletions free smaller slots: the pool follows them
 
 
 @asynccontextmanager
@@ -153,17 +160,52 @@ async def start(core: Core, settings: SandboxSettings) -> AsyncIterator[Sandboxe
     if runtime is None:
         yield Sandboxes(settings, report, runtime)
         return
+    if settings.runtime in ("local", "docker"):
+        fallback = report.agent is None and settings.agent == "auto"
+        (log.warning if fallback else log.info)(
+            "sandbox.agent_selected", agent=report.facts["agent"]
+        )
     await recover(core, runtime)
+    pool = warm_pool(core, settings, runtime)
     async with audit.running(core, settings.audit_flush_seconds) as trail:
-        state = Sandboxes(settings, report, runtime, trail)
-        task = asyncio.create_task(_sweep_forever(core, runtime, settings.sweep_seconds, trail))
+        state = Sandboxes(settings, report, runtime, trail, pool)
+        every = settings.sweep_seconds
+        task = asyncio.create_task(_sweep_forever(core, runtime, every, trail, pool))
         try:
             yield state
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if pool is not None:
+                await pool.close()
             await _stop_all(core, runtime)
+
+
+def warm_pool(core: Core, settings: SandboxSettings, runtime: Runtime) -> WarmPool | None:
+    """The warm pool, when configured and possible (the local runtime, one API worker: the
+    pool lives in one process's memory), its first fill started."""
+    if not settings.warm_pool:
+        return None
+    if not isinstance(runtime, LocalRuntime) or core.settings.api.workers > 1:
+        log.warning("sandbox.pool_unavailable", runtime=runtime.name,
+                    workers=core.settings.api.workers)  # fmt: skip
+        return None
+    d = settings.defaults
+    pool = WarmPool(
+        runtime,
+        size=settings.warm_pool,
+        limits=Limits(cpus=d.cpus, memory_mb=d.memory_mb, disk_mb=d.disk_mb, pids=d.pids),
+        slots=settings.slots,
+        taken=lambda: _taken_slots(core),
+    )
+    pool.refill_soon()
+    return pool
+
+
+async def _taken_slots(core: Core) -> set[int]:
+    async with core.db.transaction() as conn:
+        return {s.slot for s in await store.select_all(conn)}
 
 
 async def _stop_all(core: Core, runtime: Runtime) -> None:

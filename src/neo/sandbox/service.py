@@ -4,7 +4,8 @@ caller.
 Functions take the caller's connection (RLS shows an authenticated user their own rows and
 their orgs' by role, a key its org's by permission, the service role all of them) and the
 capability's state; they never commit. The runtime's side effects happen inside the
-transaction, so a failure rolls the row back and the runtime is cleaned up here.
+transaction, so a failure rolls the row back and the runtime is cleaned up here. A creation
+that fits the warm pool (`pool.py`) adopts a started sandbox instead of starting one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from neo.sandbox.errors import (
 )
 from neo.sandbox.files import Workspace
 from neo.sandbox.models import CreateSandbox, ExecBody, Sandbox
+from neo.sandbox.pool import WarmPool
 from neo.sandbox.runtimes.base import (
     AgentUnavailable,
     ExecEvent,
@@ -56,6 +58,7 @@ class Sandboxes:
     report: ProbeReport
     backend: Runtime | None
     trail: AuditTrail | None = None  # None only when the runtime is unavailable
+    pool: WarmPool | None = None  # NEO_SANDBOX__WARM_POOL on the local runtime
 
     @property
     def runtime(self) -> Runtime:
@@ -163,7 +166,8 @@ async def create_sandbox(
         created_by=None if actor.is_service else actor.user_id,
     )
     try:
-        await _start(runtime, sandbox)
+        if state.pool is None or not await state.pool.claim(sandbox.spec()):
+            await _start(runtime, sandbox)
     except BaseException:
         await runtime.delete(sandbox.id)
         raise

@@ -51,6 +51,10 @@ class SandboxSettings(Section):
 
     enabled: bool = True
     runtime: Literal["local", "docker", "kubernetes"] = "local"
+    # the in-sandbox agent of the local and docker runtimes: `native` (C, compiled on first use;
+    # docker needs it static), `python` (agent.py), or `auto`: native when a C compiler builds
+    # it, else python (said by `neo check` and in the logs)
+    agent: Literal["auto", "native", "python"] = "auto"
     docker: DockerSettings = DockerSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     root: Path | None = None  # default: <data_dir>/sandboxes; every ancestor must be o+x
@@ -58,6 +62,9 @@ class SandboxSettings(Section):
     maximum: SandboxLimits = SandboxLimits(cpus=4, memory_mb=8192, disk_mb=16384, pids=4096)
     max_per_owner: int = Field(10, ge=0)  # sandboxes of one user (their own, no org)
     max_per_org: int = Field(50, ge=0)  # sandboxes of one organization, all members together
+    # started sandboxes of the default limits kept ready for creations that fit (local runtime,
+    # one API worker): pool.py
+    warm_pool: int = Field(0, ge=0, le=64)
     tmp_mb: int = Field(64, ge=1)  # tmpfs /tmp inside each sandbox (memory-backed)
     uid_base: int = Field(1_500_000, ge=1000)  # host uid of a sandbox = uid_base + slot
     slots: int = Field(65536, ge=1, le=1 << 20)

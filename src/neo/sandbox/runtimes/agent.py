@@ -24,6 +24,10 @@ is kept in memory up to `KEEP` bytes per stream (the rest is counted, not kept).
 `{"op": "connect", "port"}` connects to that TCP port on the sandbox's own loopback, answers
 `{"ok": true}` (or `{"error"}`), then relays raw bytes both ways until either side closes
 (preview URLs; sandboxes whose seccomp filter refuses IP sockets answer an error).
+
+`agent_c/` is the same protocol in C, the default of the local and docker runtimes
+(`agent_build.py`); it answers a request it cannot parse with `{"error": "bad_request",
+"message"}` where this agent hangs up.
 """
 
 from __future__ import annotations
@@ -117,6 +121,9 @@ def pump(conn: socket.socket, proc: subprocess.Popen[bytes], timeout: float) -> 
             if not data:
                 sel.unregister(key.fileobj)
                 open_pipes -= 1
+                tail = decoders[key.data].decode(b"", final=True)  # a sequence cut short
+                if tail and client is not None:
+                    send(client, {key.data: tail})
             elif client is not None:
                 send(client, {key.data: decoders[key.data].decode(data)})
     sel.close()

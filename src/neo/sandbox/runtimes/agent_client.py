@@ -136,8 +136,10 @@ async def exec_events(
                 return
             if "stdout" in event:
                 yield ExecEvent("stdout", data=event["stdout"])
-            else:
+            elif "stderr" in event:
                 yield ExecEvent("stderr", data=event["stderr"])
+            else:  # the agent refused the request ({"error", "message"})
+                raise AgentUnavailable(f"{sandbox_id}: {event.get('message') or event}")
         raise AgentUnavailable(sandbox_id)  # the agent died mid-command
     except TimeoutError:
         raise AgentUnavailable(f"{sandbox_id}: the agent stopped answering") from None

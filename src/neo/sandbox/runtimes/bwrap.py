@@ -1,16 +1,18 @@
 """Command lines and host-side set-up for bubblewrap sandboxes: the bwrap arguments, the
-cgroup-joining launcher, the shared base files and the workspace tmpfs mount.
+cgroup-joining launcher (the native agent's `--launch`, else `sh` + `setpriv`), the shared base
+files and the workspace tmpfs mount.
 
 Layout under the sandbox root (every directory o+x so the unprivileged bwrap can bind it):
-`.base/` (agent.py, and `etc/`: passwd, group, hosts and copies of a few host files, bound as
-the sandbox's /etc in one mount) shared by all sandboxes, and `<id>/workspace`
+`.base/` (agent.py, the compiled native agent `neo-agent-<hash>`, and `etc/`: passwd, group,
+hosts and copies of a few host files, bound as the sandbox's /etc in one mount) shared by all
+sandboxes, and `<id>/workspace`
 (a tmpfs of the sandbox's disk size, owned by its host uid) plus `<id>/agent.sock`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import shutil
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ from pathlib import Path
 SANDBOX_UID = 1000  # the uid and gid code sees inside every sandbox
 WORKSPACE = "/workspace"
 AGENT_PATH = "/.neo/agent.py"
+NATIVE_AGENT_PATH = "/.neo/agent"
 TMP = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, not the host's
 SYSTEM_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # Host /etc files copied into the shared base (one bind for all), and directories bound as they are.
@@ -83,24 +86,26 @@ def bwrap_args(
     env: Mapping[str, str],
     seccomp_fd: int | None,
     chdir: str = WORKSPACE,
+    native_agent: Path | None = None,
+    as_pid_1: bool = False,
 ) -> list[str]:
-    """The bwrap command line up to (not including) the command to run inside."""
+    """The bwrap command line up to (not including) the command to run inside. `as_pid_1`:
+    the command is the pid namespace's init (it must reap orphans; when it exits, every
+    process of the sandbox is killed), with no bwrap reaper process beside it."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+    args += ["--as-pid-1"] if as_pid_1 else []
     args += ["--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
-    args += ["--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
-    for name in SYSTEM_DIRS:
-        host = Path("/") / name
-        if host.is_symlink():
-            args += ["--symlink", os.readlink(host), f"/{name}"]
-        elif host.is_dir():
-            args += ["--ro-bind", str(host), f"/{name}"]
+    args += ["--hostname", "sandbox", "--ro-bind", "/usr", "/usr", *_system_binds()]
     args += ["--ro-bind", str(base / "etc"), "/etc"]
     for name in ETC_DIRS:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", TMP]
     args += ["--bind", str(workspace), WORKSPACE, "--chdir", chdir]
-    args += ["--ro-bind", str(base / "agent.py"), AGENT_PATH, "--remount-ro", "/"]
+    args += ["--ro-bind", str(base / "agent.py"), AGENT_PATH]
+    if native_agent is not None:
+        args += ["--ro-bind", str(native_agent), NATIVE_AGENT_PATH]
+    args += ["--remount-ro", "/"]
     args += ["--cap-drop", "ALL"]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
@@ -110,14 +115,32 @@ def bwrap_args(
     return args
 
 
+@functools.cache
+def _system_binds() -> tuple[str, ...]:
+    """The host's /bin, /lib… as binds or symlinks (the host layout is read once)."""
+    args: list[str] = []
+    for name in SYSTEM_DIRS:
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), f"/{name}"]
+    return tuple(args)
+
+
 def sandbox_env(extra: Mapping[str, str]) -> dict[str, str]:
     """The environment every process in a sandbox starts with."""
     base = {"PATH": BASE_PATH, "HOME": WORKSPACE, "USER": "sandbox", "LANG": "C.UTF-8"}
     return base | {"TMPDIR": TMP} | dict(extra)
 
 
-def launcher(procs_files: list[Path], uid: int, setpriv: str) -> list[str]:
-    """The root-side prefix: join the cgroups, drop to `uid`, forbid new privileges."""
+def launcher(
+    procs_files: list[Path], uid: int, setpriv: str, native: Path | None = None
+) -> list[str]:
+    """The root-side prefix: join the cgroups, drop to `uid`, forbid new privileges (in one
+    exec of the native agent's `--launch` mode when there is one, else sh + setpriv)."""
+    if native is not None:
+        return [str(native), "--launch", str(uid), *map(str, procs_files), "--"]
     prefix = ["/bin/sh", "-c", LAUNCHER, "sh", *map(str, procs_files), "--", setpriv]
     return [*prefix, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"]
 
@@ -130,8 +153,9 @@ def memfd_with(data: bytes, name: str) -> int:
     return fd
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return ctypes.CDLL(None, use_errno=True)  # this process's libc; find_library runs ldconfig
 
 
 def mount_workspace(path: Path, *, size_mb: int, uid: int) -> None:

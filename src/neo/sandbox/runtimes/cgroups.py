@@ -41,26 +41,31 @@ class Cgroups:
         return base / self.parent / name
 
     def create(self, name: str, limits: Limits) -> None:
-        """Create the group (idempotent) and set its limits."""
+        """Create the group (idempotent) and set its limits (plain os calls: this is on every
+        sandbox's create path)."""
         if self.version == 2:
             self._enable_v2_controllers()
         for path in self._dirs(name):
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:  # the first sandbox: the parent is made too
+                os.makedirs(path, exist_ok=True)
         memory = limits.memory_mb << 20
         quota = max(1000, int(limits.cpus * PERIOD_US))
         if self.version == 2:
-            d = self._dir("", name)
-            _write(d / "memory.max", memory)
-            if (d / "memory.swap.max").exists():  # absent without swap accounting
-                _write(d / "memory.swap.max", 0)
-            _write(d / "pids.max", limits.pids)
-            _write(d / "cpu.max", f"{quota} {PERIOD_US}")
+            d = f"{self.root}/{self.parent}/{name}"
+            _write(f"{d}/memory.max", memory)
+            with contextlib.suppress(FileNotFoundError):  # absent without swap accounting
+                _write(f"{d}/memory.swap.max", 0)
+            _write(f"{d}/pids.max", limits.pids)
+            _write(f"{d}/cpu.max", f"{quota} {PERIOD_US}")
             return
         mem = self._dir("memory", name)
         _write(mem / "memory.limit_in_bytes", memory)
-        swap = mem / "memory.memsw.limit_in_bytes"
-        if swap.exists():
-            _write(swap, memory)
+        with contextlib.suppress(FileNotFoundError):  # absent without swap accounting
+            _write(mem / "memory.memsw.limit_in_bytes", memory)
         _write(self._dir("pids", name) / "pids.max", limits.pids)
         cpu = self._dir("cpu", name)
         _write(cpu / "cpu.cfs_period_us", PERIOD_US)
@@ -73,6 +78,26 @@ class Cgroups:
             (self.root.joinpath(*parts[: depth + 1])).mkdir(exist_ok=True)
             _write(here / "cgroup.subtree_control", "+memory +pids +cpu")
         _write(self.root / self.parent / "cgroup.subtree_control", "+memory +pids +cpu")
+
+    def rename(self, old: str, new: str) -> None:
+        """Give a group another name, its processes in it (v1 renames the directories; v2,
+        which refuses that, gets a new group, the processes moved, the old one removed)."""
+        pairs = list(zip(self._dirs(old), self._dirs(new), strict=True))
+        try:
+            for before, after in pairs:
+                os.rename(before, after)
+            return
+        except OSError:
+            if pairs and pairs[0][1].exists():
+                raise  # a half-renamed v1 group: not something to paper over
+        for _, after in pairs:
+            os.makedirs(after, exist_ok=True)
+        for pid in self.pids(old):
+            for procs in self.procs_files(new):
+                with contextlib.suppress(ProcessLookupError):
+                    _write(procs, pid)
+        for before, _ in pairs:
+            before.rmdir()
 
     def procs_files(self, name: str) -> list[Path]:
         """The files a process writes its pid to, to join the group."""
@@ -147,8 +172,12 @@ class Cgroups:
                     time.sleep(0.01)
 
 
-def _write(path: Path, value: object) -> None:
-    path.write_text(str(value))
+def _write(path: Path | str, value: object) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
 
 
 def detect(parent: str, root: Path = CGROUP_ROOT) -> tuple[Cgroups | None, list[str]]:

@@ -1,19 +1,19 @@
 """The `docker` runtime: one hardened container per sandbox, through the Docker SDK.
 
-Each container runs the in-sandbox agent (`agent.py`, bound read-only) under the image's
-python3, as the sandbox's own host uid (`uid_base + slot`), with no capabilities,
-no-new-privileges, NEO's seccomp filter (`seccomp.docker_profile`; Docker's default profile
-when `seccomp` is off), a read-only root, a tmpfs /tmp, no network
-(`none`: only its own loopback), memory (swap equal), CPU and process limits, an init process
-and a bounded log. The workspace is a tmpfs of the sandbox's disk size mounted on the host
-(`<root>/<id>/workspace`, the same layout as the local runtime, so the host-side file API works
-unchanged) and bound in; the agent's socket lives in a tiny per-sandbox tmpfs bound at
-/run/neo, and every connection checks the listener's uid. Containers are labelled with the
-sandbox root's digest so a start-up reap removes only this root's leftovers; a stopped sandbox
-keeps its container, and starting it again reuses it. A sandbox with an egress allow-list
-gets the filtering proxy (`egress_proxy.py`) on its loopback, made by NEO inside the
-container's namespace (so the daemon must run on this host), and the filter allowing IP
-sockets; its network stays `none`.
+Each container runs the in-sandbox agent bound read-only: the native one when it is statically
+linked (`agent_c/`, no interpreter needed), else `agent.py` under the image's python3, as the
+sandbox's own host uid (`uid_base + slot`), with no capabilities, no-new-privileges, NEO's
+seccomp filter (`seccomp.docker_profile`; Docker's default profile when `seccomp` is off), a
+read-only root, a tmpfs /tmp, no network (`none`: only its own loopback), memory (swap equal),
+CPU and process limits, an init process and a bounded log. The workspace is a tmpfs of the
+sandbox's disk size mounted on the host (`<root>/<id>/workspace`, the same layout as the local
+runtime, so the host-side file API works unchanged) and bound in; the agent's socket lives in a
+tiny per-sandbox tmpfs bound at /run/neo, and every connection checks the listener's uid.
+Containers are labelled with the sandbox root's digest so a start-up reap removes only this
+root's leftovers; a stopped sandbox keeps its container, and starting it again reuses it. A
+sandbox with an egress allow-list gets the filtering proxy (`egress_proxy.py`) on its loopback,
+made by NEO inside the container's namespace (so the daemon must run on this host), and the
+filter allowing IP sockets; its network stays `none`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig, Mount
 
 from neo.sandbox.runtimes import agent_client, bwrap, seccomp
+from neo.sandbox.runtimes.agent_build import NativeAgent
 from neo.sandbox.runtimes.base import (
     ExecEvent,
     ExecRequest,
@@ -52,6 +53,7 @@ from neo.sandbox.runtimes.output import DEFAULT_MAX_BYTES
 
 AGENT_SOURCE = Path(__file__).with_name("agent.py")
 AGENT_PATH = "/opt/neo/agent.py"
+NATIVE_AGENT_PATH = "/opt/neo/agent"
 RUN_DIR = "/run/neo"
 LABEL_ROOT, LABEL_ID = "neo.sandbox.root", "neo.sandbox.id"
 T = TypeVar("T")
@@ -78,8 +80,10 @@ class DockerRuntime:
         tmp_mb: int,
         start_timeout: float,
         seccomp_profile: str | None,
+        agent: NativeAgent | None = None,
     ) -> None:
         self.root = root
+        self.agent = agent if agent is not None and agent.static else None  # None: agent.py
         self.base = bwrap.prepare_base(root, AGENT_SOURCE)
         self.client, self.image, self._python = client, image, python
         self._uid_base, self._tmp_mb = uid_base, tmp_mb
@@ -137,6 +141,10 @@ class DockerRuntime:
             Mount(RUN_DIR, str(self._run_dir(spec.id)), type="bind"),
             Mount(AGENT_PATH, str(self.base / "agent.py"), type="bind", read_only=True),
         ]
+        if self.agent is not None:
+            mounts.append(
+                Mount(NATIVE_AGENT_PATH, str(self.agent.path), type="bind", read_only=True)
+            )
         return {
             "image": self.image,
             "command": command,
@@ -171,6 +179,8 @@ class DockerRuntime:
         if await self._container(spec.id) is not None:
             return
         command = [self._python, "-I", "-S", AGENT_PATH, f"{RUN_DIR}/agent.sock"]
+        if self.agent is not None:
+            command = [NATIVE_AGENT_PATH, f"{RUN_DIR}/agent.sock"]
         config = self._config(spec, command, bwrap.WORKSPACE)
         try:
             await self._call(

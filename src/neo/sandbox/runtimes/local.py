@@ -4,7 +4,11 @@ Each sandbox runs as its own unprivileged host uid (`uid_base + slot`, mapped to
 in fresh user, pid, net (loopback only), ipc, uts and mount namespaces, with read-only system
 directories, a tmpfs workspace of the sandbox's disk size, a tmpfs /tmp, no capabilities,
 no-new-privileges, the seccomp filter, and cgroup limits joined before any sandbox code runs.
-The agent (`agent.py`) is its long-lived process; `run_once` spawns a cold one-shot instead.
+The agent is its long-lived process: the native one (`agent_c/`, built by the probe) as the
+pid namespace's init with no bwrap reaper beside it, else `agent.py`; `run_once` spawns a cold
+one-shot instead. With the native binary, its `--launch` mode replaces `sh` + `setpriv` as the
+root-side prefix (one exec fewer on every start). The create path does each host step once per
+sandbox (`_created`) and uses no subprocess but the sandbox's own.
 A sandbox with an egress allow-list keeps its namespace without a route out: NEO serves the
 filtering proxy on its loopback (`egress_proxy.py`), and its filter allows IP sockets (which
 reach that loopback only); cold one-shots of such a sandbox get no egress.
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from neo.sandbox.runtimes import agent_client, bwrap, seccomp
+from neo.sandbox.runtimes.agent_build import NativeAgent
 from neo.sandbox.runtimes.base import (
     ExecEvent,
     ExecRequest,
@@ -56,14 +61,17 @@ class LocalRuntime:
         seccomp_bpf: bytes | None,
         uid_base: int,
         tmp_mb: int,
+        agent: NativeAgent | None = None,
     ) -> None:
         self.root = root
+        self.agent = agent  # None: the Python agent
         self.base = bwrap.prepare_base(root, AGENT_SOURCE)
         self._bwrap, self._setpriv = bwrap_path, setpriv
         self.cgroups = cgroups
         self._bpf = seccomp_bpf
         self._uid_base, self._tmp_bytes = uid_base, tmp_mb << 20
         self._agents: dict[str, asyncio.subprocess.Process] = {}
+        self._created: set[str] = set()  # workspace mounted and cgroup made by this process
         self.egress = EgressProxy()
         self._ip_bpf: bytes | None = None  # the filter variant allowing IP sockets (egress)
 
@@ -79,7 +87,9 @@ class LocalRuntime:
         return self.root / sandbox_id / "agent.sock"
 
     async def create(self, spec: SandboxSpec) -> None:
-        """Workspace tmpfs and cgroup; idempotent."""
+        """Workspace tmpfs and cgroup; idempotent (done once per sandbox by this process)."""
+        if spec.id in self._created:
+            return
         home = self.root / spec.id
         home.mkdir(exist_ok=True)
         home.chmod(0o711)
@@ -88,10 +98,11 @@ class LocalRuntime:
         )
         if self.cgroups is not None:
             self.cgroups.create(spec.id, spec.limits)
+        self._created.add(spec.id)
 
     async def start(self, spec: SandboxSpec) -> None:
         """Start the agent on a listening socket the host created."""
-        if await self._answers(spec.id):
+        if self._socket(spec.id).exists() and await self._answers(spec.id):
             if spec.network.mode == "allow" and not self.egress.serving(spec.id):
                 agent = self._agents.get(spec.id)
                 await self._open_egress(
@@ -107,11 +118,13 @@ class LocalRuntime:
             path.chmod(0o600)  # only root (NEO) may connect
             listener.listen(128)
             fd = listener.fileno()
-            command = ["/usr/bin/python3", "-I", "-S", bwrap.AGENT_PATH, str(fd)]
+            command = self._agent_command(fd)
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
             log = os.open(self._log(spec.id), flags, 0o600)  # bwrap's and the agent's errors
             try:
-                agent = await self._spawn(spec, command, extra_fds=(fd,), stderr=log)
+                agent = await self._spawn(
+                    spec, command, extra_fds=(fd,), stderr=log, as_pid_1=self.agent is not None
+                )
             finally:
                 os.close(log)
         finally:
@@ -131,6 +144,11 @@ class LocalRuntime:
             await self.stop(spec.id)
             raise StartFailed(f"sandbox {spec.id}: egress proxy: {exc}") from None
 
+    def _agent_command(self, fd: int) -> list[str]:
+        if self.agent is not None:
+            return [bwrap.NATIVE_AGENT_PATH, str(fd)]
+        return ["/usr/bin/python3", "-I", "-S", bwrap.AGENT_PATH, str(fd)]
+
     def _log(self, sandbox_id: str) -> Path:
         return self.root / sandbox_id / "agent.log"
 
@@ -142,6 +160,7 @@ class LocalRuntime:
         extra_fds: tuple[int, ...] = (),
         chdir: str = bwrap.WORKSPACE,
         stderr: int = asyncio.subprocess.PIPE,
+        as_pid_1: bool = False,
     ) -> asyncio.subprocess.Process:
         env = dict(spec.env)
         bpf = self._bpf
@@ -156,6 +175,7 @@ class LocalRuntime:
                 self.cgroups.procs_files(spec.id) if self.cgroups else [],
                 self.owner_uid(spec),
                 self._setpriv,
+                self.agent.path if self.agent else None,
             ) + bwrap.bwrap_args(
                 bwrap=self._bwrap,
                 base=self.base,
@@ -164,6 +184,8 @@ class LocalRuntime:
                 env=env,
                 seccomp_fd=seccomp_fd,
                 chdir=chdir,
+                native_agent=self.agent.path if self.agent else None,
+                as_pid_1=as_pid_1,
             )
             fds = (*extra_fds, *([seccomp_fd] if seccomp_fd is not None else []))
             return await asyncio.create_subprocess_exec(
@@ -179,6 +201,24 @@ class LocalRuntime:
         finally:
             if seccomp_fd is not None:
                 os.close(seccomp_fd)
+
+    async def adopt(self, pooled: SandboxSpec, spec: SandboxSpec) -> None:
+        """Give a started sandbox of the warm pool `spec`'s identity: its id (directory,
+        socket, cgroup) and limits. Its uid is its slot's, so the slots must match; its env is
+        fixed at start, so `spec` has none."""
+        if pooled.slot != spec.slot or spec.env or spec.network.mode != "deny":
+            raise ValueError(f"sandbox {pooled.id} cannot become {spec.id}")
+        os.rename(self.root / pooled.id, self.root / spec.id)  # the workspace mount moves too
+        if self.cgroups is not None:
+            self.cgroups.rename(pooled.id, spec.id)
+            self.cgroups.create(spec.id, spec.limits)
+        self._agents[spec.id] = self._agents.pop(pooled.id)
+        self._created.discard(pooled.id)
+        self._created.add(spec.id)
+
+    async def answers(self, sandbox_id: str) -> bool:
+        """Whether the sandbox's agent answers a ping."""
+        return await self._answers(sandbox_id)
 
     async def _answers(self, sandbox_id: str, wait: float = 2.0) -> bool:
         return await agent_client.answers(self._socket(sandbox_id), wait=wait)
@@ -199,6 +239,7 @@ class LocalRuntime:
     async def delete(self, sandbox_id: str) -> None:
         """Stop, remove the cgroup, unmount and remove the workspace."""
         await self.stop(sandbox_id)
+        self._created.discard(sandbox_id)
         if self.cgroups is not None:
             await asyncio.to_thread(self.cgroups.remove, sandbox_id)
         await asyncio.to_thread(bwrap.remove_tree, self.root / sandbox_id)

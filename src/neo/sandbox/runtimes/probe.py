@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from neo.sandbox.runtimes import seccomp
+from neo.sandbox.runtimes import agent_build, seccomp
+from neo.sandbox.runtimes.agent_build import AgentBuildFailed, NativeAgent
 from neo.sandbox.runtimes.cgroups import Cgroups, detect
 from neo.sandbox.settings import SandboxSettings
 
@@ -36,6 +37,7 @@ class ProbeReport:
     bwrap: str | None = None
     setpriv: str | None = None
     cgroups: Cgroups | None = None
+    agent: NativeAgent | None = None  # the local runtime's native agent; None: agent.py
     docker: docker.DockerClient | None = None
     kubernetes: ApiClient | None = None
 
@@ -66,13 +68,15 @@ def probe(settings: SandboxSettings, data_dir: Path) -> ProbeReport:
     if settings.runtime == "docker":
         from neo.sandbox.runtimes.docker_probe import probe_docker
 
-        _check_root(report)
+        if _check_root(report):
+            _check_agent(report, settings.agent, static=True)
         probe_docker(report, settings)
         return report
     _check_tools(report)
     if os.geteuid() != 0:
         report.missing.append("root: the local runtime mounts workspaces and drops privileges")
-    _check_root(report)
+    if _check_root(report):  # the agent is built under the root: never create an unusable one
+        _check_agent(report, settings.agent)
     if settings.seccomp:
         problem = seccomp.available()
         report.facts["seccomp"] = problem or "pyseccomp filter exported as BPF"
@@ -100,11 +104,28 @@ def _check_tools(report: ProbeReport) -> None:
         report.facts["bwrap"] = version.stdout.strip() or "unknown version"
     if report.setpriv is None:
         report.missing.append("setpriv: not on PATH (util-linux)")
-    if not os.access(AGENT_PYTHON, os.X_OK):
+
+
+def _check_agent(report: ProbeReport, choice: str, *, static: bool = False) -> None:
+    """The native agent, built on first use (the compile happens here, in the probe's
+    thread), or the Python agent and why; containers (`static`) need a static binary, and
+    bring their own python3."""
+    try:
+        report.agent, report.facts["agent"] = agent_build.resolve(choice, report.root / ".base")
+    except (AgentBuildFailed, OSError) as exc:
+        report.missing.append(f"native agent (NEO_SANDBOX__AGENT=native): {exc}")
+        return
+    if static and report.agent is not None and not report.agent.static:
+        if choice == "native":
+            report.missing.append("native agent: containers need it statically linked")
+        report.agent, report.facts["agent"] = None, "python (the native agent is not static)"
+    if static:
+        return
+    if report.agent is None and not os.access(AGENT_PYTHON, os.X_OK):
         report.missing.append(f"{AGENT_PYTHON}: the in-sandbox agent's interpreter")
 
 
-def _check_root(report: ProbeReport) -> None:
+def _check_root(report: ProbeReport) -> bool:
     """Every ancestor of the root must let other users through (bwrap binds as them)."""
     path = report.root
     while not path.exists() and path != path.parent:
@@ -115,8 +136,9 @@ def _check_root(report: ProbeReport) -> None:
                 f"sandbox root {report.root}: {parent} is not searchable by other users "
                 "(chmod o+x, or set NEO_SANDBOX__ROOT elsewhere)"
             )
-            return
+            return False
     report.facts["root"] = str(report.root)
+    return True
 
 
 def _check_namespaces(report: ProbeReport, uid: int) -> None:
