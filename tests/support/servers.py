@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from neo.app import create_app
+from neo.core.http_sendfile import SendfileProtocol
 from neo.kit.net import free_port
 from neo.settings import Settings
 
@@ -42,7 +43,12 @@ def live_server(settings: Settings) -> Iterator[str]:
         update={"api": settings.api.model_copy(update={"port": port, "host": "127.0.0.1"})}
     )
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        http=SendfileProtocol,  # as `neo start` serves
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -26,6 +26,7 @@ from rich.console import Console
 from neo.app import app_from_env, create_app
 from neo.cli.database import embedded_server
 from neo.cli.summary import print_summary
+from neo.core.http_sendfile import SendfileProtocol
 from neo.core.keys import KeyRing, load_keyring
 from neo.core.migrations import MigrationSource
 from neo.core.postgres import EmbeddedPostgres
@@ -122,6 +123,7 @@ def _serve(
         "port": core.api.port,
         "log_config": None,
         "access_log": False,
+        "http": SendfileProtocol,  # zero-copy file responses (storage downloads)
     }
     if core.api.workers > 1:
         _worker_env(settings, db_url)
