@@ -109,6 +109,7 @@ CAPABILITIES: list[Capability] = [
         start=storage.start,
         section="storage",
         key_auth=False,
+        fast=True,  # object downloads and uploads
     ),
     Capability(
         "sandbox",

@@ -3,6 +3,11 @@ If-None-Match / If-Modified-Since (304), `?download` as Content-Disposition.
 
 The backend stream is opened before the response starts, so a version deleted meanwhile is
 a clean NoSuchKey rather than a broken body; the database connection is long released.
+A plain GET of a local object may find its bytes opened while its row was read
+(`read_ahead`). A local object read whole by `open` (up to 1 MiB) is sent as one body; a
+larger one sends its first chunk and then, when the server offers ASGI's zero-copy send
+(`neo start` does), has the server copy the rest from the open file with sendfile(2);
+otherwise, and for S3, the bytes are streamed.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from neo.storage.backends import Location
+from neo.core.http_sendfile import ZEROCOPY
+from neo.storage.backends import ByteStream, Location
+from neo.storage.backends.local import LocalStream
 from neo.storage.errors import InvalidRange, NoSuchKey
+from neo.storage.read_ahead import ReadAhead
 from neo.storage.state import StorageState
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -76,9 +85,14 @@ def disposition(download: str | None, name: str) -> str | None:
 
 
 async def object_response(
-    state: StorageState, request: Request, row: dict[str, Any], *, download: str | None
+    state: StorageState,
+    request: Request,
+    row: dict[str, Any],
+    *,
+    download: str | None,
+    ahead: ReadAhead | None = None,
 ) -> Response:
-    """The object of `row` as a (partial) streamed response."""
+    """The object of `row` as a (partial) response; `ahead` may hold its bytes opened."""
     meta = row.get("metadata") or {}
     size = int(meta.get("size") or 0)
     etag = str(meta.get("eTag") or "")
@@ -102,9 +116,60 @@ async def object_response(
     mime = str(meta.get("mimetype") or "application/octet-stream")
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=mime)
-    loc = Location(row["bucket_id"], row["name"], row["version"])
-    try:
-        stream = await state.backend.open(loc, start, end)
-    except FileNotFoundError:
-        raise NoSuchKey() from None
+    stream: ByteStream | None = None
+    if ahead is not None and span is None:
+        stream = await ahead.take(row["version"], size)
+    if stream is None:
+        loc = Location(row["bucket_id"], row["name"], row["version"])
+        try:
+            stream = await state.backend.open(loc, start, end)
+        except FileNotFoundError:
+            raise NoSuchKey() from None
+    return _body_response(request, stream, status=status, headers=headers, mime=mime)
+
+
+def _body_response(
+    request: Request, stream: ByteStream, *, status: int, headers: dict[str, str], mime: str
+) -> Response:
+    """The opened bytes as one body, a zero-copy send, or a stream (see the module doc)."""
+    if isinstance(stream, LocalStream):
+        if not stream.left:
+            stream.close()
+            return Response(stream.first, status_code=status, headers=headers, media_type=mime)
+        if ZEROCOPY in request.scope.get("extensions", {}):
+            return ZeroCopyResponse(stream, status_code=status, headers=headers, media_type=mime)
     return StreamingResponse(stream, status_code=status, headers=headers, media_type=mime)
+
+
+class ZeroCopyResponse(Response):
+    """A local file's span: its first chunk as a body message, the rest by the server's
+    `http.response.zerocopysend` from the open file. The file is closed at the end."""
+
+    def __init__(
+        self, stream: LocalStream, *, status_code: int, headers: dict[str, str], media_type: str
+    ) -> None:
+        super().__init__(None, status_code=status_code, headers=headers, media_type=media_type)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self.stream
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            if stream.first:
+                await send({"type": "http.response.body", "body": stream.first, "more_body": True})
+            await send(
+                {
+                    "type": ZEROCOPY,
+                    "file": stream.handle,
+                    "offset": stream.offset,
+                    "count": stream.left,
+                }
+            )
+        finally:
+            stream.close()

@@ -1,19 +1,25 @@
 """HTTP routes of `/storage/v1/object`: upload, update, download, info, list, move, copy,
-remove. Specific routes come before the catch-all `/object/{bucket}/{path}` ones."""
+remove. Specific routes come before the catch-all `/object/{bucket}/{path}` ones.
+
+Downloads and uploads are plain Starlette endpoints (`FAST`, registered by `router.py`):
+the app's `Edge` layer serves them without FastAPI's stack, a large share of a small
+object's cost.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from neo.storage import service_list, service_move
 from neo.storage import service_object as objects
-from neo.storage.deps import CallerDep, StateDep, Upsert
+from neo.storage.deps import CallerDep, StateDep, Upsert, get_caller, get_state, upsert_flag
 from neo.storage.download import object_response
 from neo.storage.errors import NoSuchKey
 from neo.storage.models import ListIn, ListV2In, MoveIn, RemoveIn
+from neo.storage.read_ahead import ReadAhead
 from neo.storage.uploads import UploadBody
 
 router = APIRouter()
@@ -60,39 +66,51 @@ async def object_info(bucket_id: str, key: str, caller: CallerDep) -> dict[str, 
     return objects.render_info(await objects.find_object(caller, bucket_id, key))
 
 
-@router.api_route("/object/public/{bucket_id}/{key:path}", methods=GET_HEAD)
-async def public_download(bucket_id: str, key: str, request: Request, state: StateDep) -> Response:
-    """An object of a public bucket, for anyone."""
+async def public_download(request: Request) -> Response:
+    """GET/HEAD /object/public/{bucket_id}/{key}: an object of a public bucket, for anyone."""
+    state = await get_state(request)
+    bucket_id, key = request.path_params["bucket_id"], request.path_params["key"]
     row = await objects.find_public_object(state, bucket_id, key)
     return await object_response(state, request, row, download=request.query_params.get("download"))
 
 
-@router.api_route("/object/{bucket_id}/{key:path}", methods=GET_HEAD)
-@router.api_route("/object/authenticated/{bucket_id}/{key:path}", methods=GET_HEAD)
-async def download(
-    bucket_id: str, key: str, request: Request, caller: CallerDep, state: StateDep
-) -> Response:
-    """An object the caller may read."""
-    row = await objects.find_object(caller, bucket_id, key)
-    return await object_response(state, request, row, download=request.query_params.get("download"))
+async def download(request: Request) -> Response:
+    """GET/HEAD /object/[authenticated/]{bucket_id}/{key}: an object the caller may read."""
+    state, caller = await get_state(request), await get_caller(request)
+    bucket_id, key = request.path_params["bucket_id"], request.path_params["key"]
+    download = request.query_params.get("download")
+    ahead = ReadAhead(state, request, bucket_id, key)
+
+    async def respond(row: dict[str, Any]) -> Response:
+        return await object_response(state, request, row, download=download, ahead=ahead)
+
+    try:
+        return await objects.read_object(caller, bucket_id, key, respond)
+    finally:
+        ahead.drop()
 
 
-@router.post("/object/{bucket_id}/{key:path}")
-async def upload(
-    bucket_id: str, key: str, request: Request, caller: CallerDep, state: StateDep, upsert: Upsert
-) -> dict[str, str]:
-    """Upload an object (x-upsert: replace an existing one)."""
+async def upload(request: Request) -> Response:
+    """POST /object/{bucket_id}/{key}: upload an object (x-upsert: replace an existing one);
+    PUT: replace an object's bytes."""
+    state, caller = await get_state(request), await get_caller(request)
+    upsert = request.method == "PUT" or await upsert_flag(request)
+    bucket_id, key = request.path_params["bucket_id"], request.path_params["key"]
     body = UploadBody(request, limit=state.settings.file_size_limit, allowed=None)
-    return await objects.upload_object(state, caller, bucket_id, key, body, upsert=upsert)
+    answer = await objects.upload_object(state, caller, bucket_id, key, body, upsert=upsert)
+    return JSONResponse(answer)
 
 
-@router.put("/object/{bucket_id}/{key:path}")
-async def update(
-    bucket_id: str, key: str, request: Request, caller: CallerDep, state: StateDep
-) -> dict[str, str]:
-    """Replace an object's bytes."""
-    body = UploadBody(request, limit=state.settings.file_size_limit, allowed=None)
-    return await objects.upload_object(state, caller, bucket_id, key, body, upsert=True)
+# (path, endpoint, methods) of the fast routes, in matching order; `router.py` registers them
+# after every other route, and keeps the catch-alls off what a specific route serves.
+FAST = [
+    ("/object/public/{bucket_id}/{key:path}", public_download, GET_HEAD),
+    ("/object/authenticated/{bucket_id}/{key:path}", download, GET_HEAD),
+    ("/object/{bucket_id}/{key:path}", download, ["GET"]),
+    ("/object/{bucket_id}/{key:path}", download, ["HEAD"]),
+    ("/object/{bucket_id}/{key:path}", upload, ["POST"]),
+    ("/object/{bucket_id}/{key:path}", upload, ["PUT"]),
+]
 
 
 @router.delete("/object/{bucket_id}")

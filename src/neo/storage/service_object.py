@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -25,6 +26,7 @@ from neo.storage.state import StorageState, discard
 from neo.storage.uploads import UploadBody
 
 log = structlog.get_logger("neo.storage")
+T = TypeVar("T")
 
 
 class _Rollback(Exception):
@@ -32,8 +34,9 @@ class _Rollback(Exception):
 
 
 async def bucket_for_write(state: StorageState, bucket_id: str) -> dict[str, Any]:
-    """The bucket's limits, read as storage itself (callers rarely see `storage.buckets`)."""
-    async with state.core.db.transaction() as conn:
+    """The bucket's limits, read as storage itself (callers rarely see `storage.buckets`):
+    one statement, so no transaction around it (one round trip rather than three)."""
+    async with state.core.db.admin.acquire() as conn:
         bucket = await store.select_bucket(conn, bucket_id)
     if bucket is None:
         raise NoSuchBucket()
@@ -83,11 +86,13 @@ async def save_object(
 async def _upload_small(
     state: StorageState, caller: Caller, bucket_id: str, key: str, body: UploadBody, *, upsert: bool
 ) -> dict[str, str]:
-    """A body read whole, stored with one transaction as the caller and one thread hop.
+    """A body read whole, stored with one transaction as the caller.
 
-    The bucket is looked up while the body arrives; the bytes are hashed and stored (on
-    local disk: written, synced and renamed in one hop) while the transaction begins; then
-    the row is written (RLS decides; refused bytes are deleted) and the transaction commits.
+    The bucket is looked up while the body arrives; the bytes are hashed while their write
+    starts (on local disk: written and synced while the key's folder is made, then renamed)
+    and the transaction begins; the row is written while the disk works (RLS decides;
+    refused bytes are deleted); once the bytes are durable (`place`), the transaction
+    commits.
     """
     bucket, data = await _bucket_and_body(state, bucket_id, body)
     body.check(size_limit(state, bucket), bucket["allowed_mime_types"])
@@ -215,6 +220,28 @@ async def find_object(caller: Caller, bucket_id: str, key: str) -> dict[str, Any
     if row is None or not row.get("version"):
         raise NoSuchKey()
     return row
+
+
+async def read_object(
+    caller: Caller,
+    bucket_id: str,
+    key: str,
+    use: Callable[[dict[str, Any]], Coroutine[Any, Any, T]],
+) -> T:
+    """`use` of the object's row as the caller may see it (NoSuchKey otherwise), started as
+    soon as the row is read: a download opens the bytes while the transaction commits."""
+    using: asyncio.Future[T] | None = None
+    try:
+        async with caller.tx() as conn:
+            row = await store.select_object(conn, bucket_id, key)
+            if row is None or not row.get("version"):
+                raise NoSuchKey()
+            using = asyncio.ensure_future(use(row))  # runs while the COMMIT is answered
+    except BaseException:
+        if using is not None:
+            using.cancel()
+        raise
+    return await using
 
 
 async def find_public_object(state: StorageState, bucket_id: str, key: str) -> dict[str, Any]:

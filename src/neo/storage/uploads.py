@@ -1,6 +1,6 @@
 """Turn an upload request body into a checked stream of the file's bytes, never buffering
 more than a small body (`SMALL_BODY`, 4 MiB with a declared length), which is read whole and
-stored in one go (one transaction, one thread hop: see `service_object`).
+stored in one go (one transaction: see `service_object`).
 
 Raw bodies (supabase-js with a Buffer) take type, cache control and user metadata from the
 headers (`content-type`, `cache-control`, `x-metadata` as base64 JSON); with
