@@ -2,10 +2,13 @@
 
 Run: `python bench/storage [--count 200] [--large-mib 256 | --gib]`. Starts an embedded
 PostgreSQL (or uses DATABASE_URL), runs NEO (uvicorn, one worker) as a child process with the
-local backend, and prints MB/s for upload and download of `count` x 1 MiB objects and of one
-large object, the ratio to direct disk I/O (same chunk size, fsync after each write like the
-backend), and the server's peak RSS growth over its idle RSS. Before the downloads, both
-sides' files are dropped from the page cache (`--warm` keeps them), so both read the disk.
+local backend and the HTTP protocol `neo start` serves with (zero-copy file responses), and
+prints MB/s for upload and download of `count` x 1 MiB objects and of one large object, the
+ratio to direct disk I/O (same chunk size, fsync after each write like the backend), the CPU
+each side spent per MiB moved (the direct side's own; NEO's server process; PostgreSQL's,
+embedded server only: on a shared machine these are steadier than the MB/s), and the
+server's peak RSS growth over its idle RSS. Before the downloads, both sides' files are
+dropped from the page cache (`--warm` keeps them), so both read the disk.
 Issue 6 targets: ratio >= 0.7, >= 300 MB/s for the 1 GiB object, RSS growth < 50 MB.
 """
 
@@ -28,6 +31,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: shared helpers
+from procs import cpu_seconds, postmasters
 from scratch import scratch_database
 
 from neo.kit.net import free_port
@@ -39,6 +43,7 @@ SERVICE_KEY = (
     "cm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
 )
 AUTH = {"authorization": f"Bearer {SERVICE_KEY}"}
+HTTP = "neo.core.http_sendfile:SendfileProtocol"  # the protocol `neo start` serves with
 BLOCK = os.urandom(MIB)
 
 
@@ -74,7 +79,9 @@ class PeakRss:
 
 
 @contextmanager
-def neo_server(db_url: str, data_dir: Path, *, fsync: bool) -> Iterator[tuple[str, int]]:
+def neo_server(
+    db_url: str, data_dir: Path, *, fsync: bool, http: str = HTTP
+) -> Iterator[tuple[str, int]]:
     """NEO in a child process; (base URL, pid)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO_")}
@@ -82,7 +89,8 @@ def neo_server(db_url: str, data_dir: Path, *, fsync: bool) -> Iterator[tuple[st
     env |= {"NEO_LOG__LEVEL": "warning", "NEO_LOG__ACCESS_LOG": "false"}
     env |= {"NEO_STORAGE__FILE_SIZE_LIMIT": str(2 << 30), "NEO_STORAGE__FSYNC": str(fsync)}
     cmd = [sys.executable, "-m", "uvicorn", "neo.app:app_from_env", "--factory", "--port"]
-    proc = subprocess.Popen([*cmd, str(port), "--log-level", "warning"], env=env, cwd=data_dir)
+    cmd += [str(port), "--log-level", "warning", "--http", http]
+    proc = subprocess.Popen(cmd, env=env, cwd=data_dir)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -97,10 +105,9 @@ def neo_server(db_url: str, data_dir: Path, *, fsync: bool) -> Iterator[tuple[st
         proc.wait(timeout=30)
 
 
-def direct_write(folder: Path, names: list[str], size: int, *, fsync: bool) -> float:
-    """Seconds to write each file as the local backend does (1 MiB writes, fsync)."""
+def direct_write(folder: Path, names: list[str], size: int, *, fsync: bool) -> None:
+    """Write each file as the local backend does (1 MiB writes, fsync)."""
     folder.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     for name in names:
         with open(folder / name, "wb") as f:
             for block in chunks(size):
@@ -108,7 +115,6 @@ def direct_write(folder: Path, names: list[str], size: int, *, fsync: bool) -> f
             f.flush()
             if fsync:
                 os.fsync(f.fileno())
-    return time.perf_counter() - start
 
 
 def evict(folder: Path) -> None:
@@ -123,14 +129,12 @@ def evict(folder: Path) -> None:
                 os.close(fd)
 
 
-def direct_read(folder: Path, names: list[str]) -> float:
-    """Seconds to read each file back in 1 MiB reads."""
-    start = time.perf_counter()
+def direct_read(folder: Path, names: list[str]) -> None:
+    """Read each file back in 1 MiB reads."""
     for name in names:
         with open(folder / name, "rb") as f:
             while f.read(MIB):
                 pass
-    return time.perf_counter() - start
 
 
 class RawHttp:
@@ -191,57 +195,92 @@ class RawHttp:
         return int(lines[0].split()[1])
 
 
-def neo_upload(client: RawHttp, bucket: str, names: list[str], size: int) -> float:
-    """Seconds to upload each object over HTTP (streamed, raw body)."""
-    client.reconnect()
-    start = time.perf_counter()
+def neo_upload(client: RawHttp, bucket: str, names: list[str], size: int) -> None:
+    """Upload each object over HTTP (streamed, raw body)."""
     for name in names:
         status = client.request("POST", f"/storage/v1/object/{bucket}/{name}", size)
         assert status == 200, status
-    return time.perf_counter() - start
 
 
-def neo_download(client: RawHttp, bucket: str, names: list[str]) -> float:
-    """Seconds to download each object over HTTP (streamed, discarded)."""
-    client.reconnect()
-    start = time.perf_counter()
+def neo_download(client: RawHttp, bucket: str, names: list[str]) -> None:
+    """Download each object over HTTP (streamed, discarded)."""
     for name in names:
         status = client.request("GET", f"/storage/v1/object/{bucket}/{name}")
         assert status == 200, status
-    return time.perf_counter() - start
 
 
 @dataclass(frozen=True)
 class Bench:
-    """A running NEO, a client for it, and the scratch folder for direct I/O."""
+    """A running NEO, a client for it, the scratch folder for direct I/O, and the PostgreSQL
+    processes whose CPU is accounted."""
 
     client: RawHttp
     pid: int
     work: Path
     fsync: bool
     warm: bool
+    pg: list[int]
+
+
+@dataclass
+class Phase:
+    """One timed phase: seconds, and CPU seconds of this process, NEO and PostgreSQL."""
+
+    seconds: float = 0.0
+    own_cpu: float = 0.0
+    neo_cpu: float = 0.0
+    pg_cpu: float = 0.0
+
+
+@contextmanager
+def phase(bench: Bench) -> Iterator[Phase]:
+    """Time what runs inside, and the CPU each side spent meanwhile. Every dirty page of the
+    machine is written back first, so neither side pays for the other's writes (PostgreSQL's
+    WAL and checkpoints after NEO's uploads, the direct side's files)."""
+    os.sync()
+    result = Phase()
+    neo, pg = cpu_seconds([bench.pid]), cpu_seconds(bench.pg)
+    own, start = time.process_time(), time.perf_counter()
+    yield result
+    result.seconds = time.perf_counter() - start
+    result.own_cpu = time.process_time() - own
+    result.neo_cpu = _spent(neo, cpu_seconds([bench.pid]))
+    result.pg_cpu = _spent(pg, cpu_seconds(bench.pg))
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
 
 
 def run_case(label: str, count: int, size: int, bench: Bench) -> list[list[str]]:
     """Rows (upload, download) of one case."""
     client, pid, work = bench.client, bench.pid, bench.work
     names = [f"{label}-{i}.bin" for i in range(count)]
-    total_mb = count * size / 1e6
-    d_up = direct_write(work / "direct" / label, names, size, fsync=bench.fsync)
+    mib = count * size / MIB
+    with phase(bench) as d_up:
+        direct_write(work / "direct" / label, names, size, fsync=bench.fsync)
     if not bench.warm:
         evict(work / "direct" / label)
-    d_down = direct_read(work / "direct" / label, names)
+    with phase(bench) as d_down:
+        direct_read(work / "direct" / label, names)
     idle = psutil.Process(pid).memory_info().rss
     with PeakRss(pid) as rss:
-        n_up = neo_upload(client, "bench", names, size)
+        client.reconnect()
+        with phase(bench) as n_up:
+            neo_upload(client, "bench", names, size)
         if not bench.warm:
             evict(work / "storage" / "bench")
-        n_down = neo_download(client, "bench", names)
+        client.reconnect()
+        with phase(bench) as n_down:
+            neo_download(client, "bench", names)
     growth = (rss.peak - idle) / 1e6
     rows = []
     for op, direct, neo in (("upload", d_up, n_up), ("download", d_down, n_down)):
-        rows.append([f"{label} {op}", f"{total_mb / direct:,.0f}", f"{total_mb / neo:,.0f}",
-                     f"{direct / neo:.2f}", f"{growth:.1f}"])  # fmt: skip
+        mb_s = mib * MIB / 1e6
+        rows.append([f"{label} {op}", f"{mb_s / direct.seconds:,.0f}", f"{mb_s / neo.seconds:,.0f}",
+                     f"{direct.seconds / neo.seconds:.2f}", f"{1e3 * direct.own_cpu / mib:.2f}",
+                     f"{1e3 * neo.neo_cpu / mib:.2f}", f"{1e3 * neo.pg_cpu / mib:.2f}",
+                     f"{growth:.1f}"])  # fmt: skip
     return rows
 
 
@@ -256,24 +295,30 @@ def main() -> None:
     parser.add_argument(
         "--warm", action="store_true", help="downloads read the page cache (both sides)"
     )
+    parser.add_argument(
+        "--http", default=HTTP, help="uvicorn's --http for NEO (httptools: no zero-copy sends)"
+    )
     args = parser.parse_args()
     large = (1024 if args.gib else args.large_mib) * MIB
     with tempfile.TemporaryDirectory(prefix="neo-bench-") as tmp:
         work = Path(tmp)
         with (
             scratch_database(work, "neo_bench") as db_url,
-            neo_server(db_url, work, fsync=not args.no_fsync) as (base, pid),
+            neo_server(db_url, work, fsync=not args.no_fsync, http=args.http) as (base, pid),
         ):
             httpx.post(f"{base}/storage/v1/bucket", json={"name": "bench"}, headers=AUTH)
             client = RawHttp(base)
             try:
-                bench = Bench(client, pid, work, fsync=not args.no_fsync, warm=args.warm)
+                pg = postmasters(str(work)) if not os.environ.get("DATABASE_URL") else []
+                bench = Bench(client, pid, work, fsync=not args.no_fsync, warm=args.warm, pg=pg)
                 rows = run_case("1MiB", args.count, MIB, bench)
                 rows += run_case(f"{large // MIB}MiB", 1, large, bench)
             finally:
                 client.close()
-    header = ["case", "direct MB/s", "NEO MB/s", "ratio", "peak RSS growth MB"]
+    header = ["case", "direct MB/s", "NEO MB/s", "ratio", "direct CPU ms/MiB", "NEO CPU ms/MiB",
+              "PG CPU ms/MiB", "peak RSS growth MB"]  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(f"load average {os.getloadavg()[0]:.1f} (1 min) at the end")
     for row in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
