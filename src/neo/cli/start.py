@@ -130,7 +130,7 @@ def _serve(
         uvicorn.run("neo.cli.start:worker_app", factory=True, workers=core.api.workers, **common)
         return
     config = uvicorn.Config(create_app(settings), lifespan="on", **common)
-    asyncio.run(_Server(config).serve())
+    _Server(config).run()  # on uvloop when installed, as `uvicorn.run` would
 
 
 def worker_app() -> FastAPI:
