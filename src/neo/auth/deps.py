@@ -62,6 +62,17 @@ def _trusted(address: str, proxies: list[str]) -> bool:
 
 async def read_body(request: Request, model: type[M]) -> M:
     """The JSON (or, for /token, form) body as `model`; GoTrue's errors otherwise."""
+    data = await read_fields(request)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise BadJson(f"Could not parse request body as JSON: invalid value for {where}") from None
+
+
+async def read_fields(request: Request) -> dict[str, Any]:
+    """The JSON (or, for /token, form) body as an object, unvalidated; GoTrue's errors for
+    anything else (what `read_body` validates against a model)."""
     raw = b""
     async for chunk in request.stream():
         raw += chunk
@@ -81,11 +92,16 @@ async def read_body(request: Request, model: type[M]) -> M:
                 raise BadJson("Could not parse request body as JSON: NUL character")
     if not isinstance(data, dict):
         raise BadJson("Could not parse request body as JSON: expected an object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        where = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise BadJson(f"Could not parse request body as JSON: invalid value for {where}") from None
+    return data
+
+
+def text_field(data: dict[str, Any], name: str) -> str | None:
+    """A string field of a body `read_fields` returned (None when absent or null); a 400
+    `bad_json` for another type, as `read_body` answers for a `str | None` model field."""
+    value = data.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadJson(f"Could not parse request body as JSON: invalid value for {name}")
 
 
 def require_user(request: Request) -> Actor:

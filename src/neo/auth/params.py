@@ -36,10 +36,6 @@ class PasswordGrant(Params):
     password: str | None = None
 
 
-class RefreshGrant(Params):
-    refresh_token: str | None = None
-
-
 class PkceGrant(Params):
     auth_code: str | None = None
     code_verifier: str | None = None

@@ -46,9 +46,6 @@ returning id;
 -- name: update_user_password
 update auth.users set encrypted_password = $2, updated_at = now() where id = $1;
 
--- name: update_user_signed_in
-update auth.users set last_sign_in_at = now(), updated_at = now() where id = $1;
-
 -- name: update_user_email_confirmed
 update auth.users
 set email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
@@ -119,14 +116,6 @@ where user_id = $1 and provider = $2;
 
 -- name: select_factors
 select * from auth.mfa_factors where user_id = $1 order by created_at;
-
--- name: insert_session
--- $6 / $7: the refresh-token key name and counter of a session-signed session (decision
--- 0012), both null for a session whose tokens live in auth.refresh_tokens.
-insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at, user_agent, ip,
-                           refresh_token_hmac_key, refresh_token_counter)
-values ($1, $2, now(), now(), $3::auth.aal_level, now() at time zone 'utc', $4, $5::inet, $6, $7)
-returning *;
 
 -- name: select_session
 select * from auth.sessions where id = $1;
@@ -231,9 +220,6 @@ returning hits,
 -- The current and the previous window: a hit is remembered for one to two windows.
 select coalesce(sum(hits), 0)::int as hits from neo_auth.throttles
 where key = $1 and window_start > now() - make_interval(secs => 2 * $2::int);
-
--- name: clear_throttle
-delete from neo_auth.throttles where key = $1;
 
 -- name: prune_throttles
 delete from neo_auth.throttles where window_start < now() - interval '1 day';
@@ -452,3 +438,104 @@ select j.outcome, j.session_id, j.user_id, j.counter + (j.outcome = 'rotate')::i
               where c.session_id = j.session_id), '[]')::text as amr_json
 from judged j
 left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up');
+
+-- name: find_login
+-- The password grant's reads before its hash check, in one statement: a hit on the client
+-- IP's token throttle ($1 its key, null when that limit is off; $2 the window, as
+-- hit_throttle), the account's recent wrong passwords ($3 its key, null when off; $4 the
+-- window, as peek_throttle) and the user by email $5 (as select_user_by_email; null for a
+-- phone sign-in). Always one row: the user's columns are null when there is none.
+with hit as (
+    insert into neo_auth.throttles (key, window_start, hits)
+    select $1, to_timestamp(floor(extract(epoch from now()) / $2::int) * $2::int), 1
+    where $1::text is not null
+    on conflict (key, window_start) do update set hits = neo_auth.throttles.hits + excluded.hits
+    returning hits,
+        (extract(epoch from window_start) + $2::int - extract(epoch from now()))::int
+            as retry_after
+)
+select (select h.hits from hit h) as ip_hits, (select h.retry_after from hit h) as ip_retry_after,
+    (select coalesce(sum(t.hits), 0)::int from neo_auth.throttles t
+     where $3::text is not null and t.key = $3
+       and t.window_start > now() - make_interval(secs => 2 * $4::int)) as login_failures,
+    u.*
+from (select) as one
+left join lateral (
+    select * from auth.users
+    where lower(email) = lower($5) and is_sso_user = false
+    order by created_at
+    limit 1
+) u on true;
+
+-- name: open_session
+-- A new session and what a sign-in writes with it, in one statement, returning the user
+-- bundle (as select_user_bundle, with the columns rotate_session returns) for the token
+-- response: the session ($1 id, $2 user, $3 aal, $4 user agent, $5 ip, $6 / $7 the
+-- refresh-token key name and counter of a session-signed session, decision 0012, both null
+-- for one whose tokens live in auth.refresh_tokens), its AMR claim ($8 the method), the
+-- user's last sign-in (and $13, a new password hash, when not null), the audit entry ($9
+-- payload, $10 ip); $11 an identity provider whose last sign-in to record (null: none), $12
+-- a throttle key to clear (an account's wrong passwords; null: none). One statement sees
+-- the tables as they were before it, so the bundle is built from what its parts return.
+with session as (
+    insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at,
+                               user_agent, ip, refresh_token_hmac_key, refresh_token_counter)
+    values ($1, $2, now(), now(), $3::auth.aal_level, now() at time zone 'utc', $4, $5::inet,
+            $6, $7)
+    returning id, aal
+), claim as (
+    insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at,
+                                     authentication_method)
+    select gen_random_uuid(), s.id, now(), now(), $8 from session s
+    returning authentication_method, updated_at
+), identity as (
+    update auth.identities set last_sign_in_at = now(), updated_at = now()
+    where user_id = $2 and provider = $11
+    returning *
+), cleared as (
+    delete from neo_auth.throttles where key = $12
+), audited as (
+    insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
+    values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $9::json, now(), $10)
+), u as (
+    update auth.users
+    set last_sign_in_at = now(), updated_at = now(),
+        encrypted_password = coalesce($13, encrypted_password)
+    where id = $2
+    returning id, aud, role, email, email_confirmed_at, phone, phone_confirmed_at,
+        confirmation_sent_at, confirmed_at, recovery_sent_at, email_change,
+        email_change_sent_at, phone_change, phone_change_sent_at, reauthentication_sent_at,
+        invited_at, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at,
+        updated_at, banned_until, deleted_at, is_anonymous
+)
+select (select s.aal::text from session s) as session_aal, u.*,
+    coalesce((select json_agg(x order by x.created_at) from (
+                  select * from identity
+                  union all
+                  select * from auth.identities i
+                  where i.user_id = u.id and i.id not in (select id from identity)
+              ) x), '[]')::text as identities_json,
+    coalesce((select json_agg(json_build_object(
+                  'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type,
+                  'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
+                  'phone', f.phone, 'last_challenged_at', f.last_challenged_at)
+              order by f.created_at) from auth.mfa_factors f
+              where f.user_id = u.id), '[]')::text as factors_json,
+    coalesce((select json_agg(json_build_object(
+                  'method', c.authentication_method,
+                  'timestamp', floor(extract(epoch from c.updated_at))::bigint))
+              from claim c), '[]')::text as amr_json
+from u;
+
+-- name: record_login_failure
+-- A wrong password (or an unknown account) in one statement: a hit on the account's
+-- throttle ($1 its key, null when that limit is off; $2 the window, as hit_throttle) and the
+-- `login_failed` audit entry ($3 payload, $4 ip).
+with hit as (
+    insert into neo_auth.throttles (key, window_start, hits)
+    select $1, to_timestamp(floor(extract(epoch from now()) / $2::int) * $2::int), 1
+    where $1::text is not null
+    on conflict (key, window_start) do update set hits = neo_auth.throttles.hits + excluded.hits
+)
+insert into auth.audit_log_entries (instance_id, id, payload, created_at, ip_address)
+values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), $3::json, now(), $4);

@@ -31,7 +31,7 @@ from neo.auth.mail import Mail
 from neo.auth.models import user_json
 from neo.auth.params import PasswordGrant, PkceGrant, SignupParams
 from neo.auth.passwords import check_password_length, check_password_strength
-from neo.auth.sessions import Client, audit, create_session, is_banned
+from neo.auth.sessions import Client, SignIn, audit, audit_payload, create_session, is_banned
 from neo.auth.state import AuthState, FailAfterCommit
 from neo.core.actor import Actor
 from neo.core.db import Connection
@@ -190,15 +190,19 @@ async def sign_in_with_password(state: AuthState, params: PasswordGrant, client:
     password = params.password or ""
     check_password_length(password, state.settings)
     account = (params.email or params.phone or "").strip().lower()
-    async with state.transaction() as conn:
-        await throttle.limit_ip(conn, state, "token", client)
-        failures = await throttle.check_login(conn, state, account)
-        user = await store.select_user_by_email(conn, account) if params.email else None
+    ip_throttle, failures_throttle = throttle.login_keys(state, client, account)
+    async with state.connection() as conn:  # one statement: throttles and the user
+        found = await store.find_login(
+            conn, account if params.email else None,
+            ip_throttle=ip_throttle, failures=failures_throttle,
+        )  # fmt: skip
+    failures = throttle.judge_login(state, found)
+    user = found if found["id"] is not None else None
     stored = (user or {}).get("encrypted_password") or None
     if not await state.hasher.verify(stored, password) or user is None:
-        async with state.transaction() as conn:
-            await throttle.login_failed(conn, state, account)
-            await audit(conn, "login_failed", client, log_type="user")
+        async with state.connection() as conn:  # one statement: the failure and its audit
+            entry = audit_payload("login_failed", client, log_type="user")
+            await store.record_login_failure(conn, failures_throttle, entry, client.ip)
         raise InvalidCredentials()
     return await _finish_login(state, user, password, account if failures else None, client)
 
@@ -213,13 +217,18 @@ async def _finish_login(
     rehashed = None
     if state.hasher.needs_rehash(user["encrypted_password"]):
         rehashed = await state.hasher.hash(password)
-    async with state.transaction() as conn:
-        if failed_account is not None:
-            await throttle.login_succeeded(conn, failed_account)
-        if rehashed is not None:
-            await store.update_user(conn, "update_user_password", user["id"], rehashed)
-        await store.touch_identity(conn, user["id"], "email")
-        return await create_session(conn, state, user, method="password", client=client)
+    sign_in = SignIn(
+        identity="email",
+        forget=throttle.login_key(failed_account) if failed_account is not None else None,
+        rehashed=rehashed,
+    )
+    # One statement when the session's tokens are session-signed; decision 0005's token row
+    # is a second one, so that needs a transaction.
+    signed = state.settings.refresh_token_algorithm_version == 2
+    async with state.connection() if signed else state.transaction() as conn:
+        return await create_session(
+            conn, state, user, method="password", client=client, sign_in=sign_in
+        )
 
 
 async def exchange_code(state: AuthState, params: PkceGrant, client: Client) -> Row:

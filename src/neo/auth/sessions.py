@@ -14,7 +14,9 @@ refreshes converge on the same successor without storing it.
 
 Either grant is one SQL statement (`rotate_session` / `refresh_session` in queries.sql) on
 an owner connection: one round trip locks, judges, writes and returns the user bundle;
-Python checks or derives tokens before it and signs the access token after it.
+Python checks or derives tokens before it and signs the access token after it. Opening a
+session is one statement too (`open_session`): the session, its AMR claim, the user's last
+sign-in, the audit entry and what a sign-in adds (`SignIn`), returning the same bundle.
 """
 
 from __future__ import annotations
@@ -74,29 +76,56 @@ def is_banned(user: Row) -> bool:
     return until is not None and until > datetime.now(UTC)
 
 
-async def audit(conn: Connection, action: str, client: Client, **fields: Any) -> None:
-    """Append an audit entry (GoTrue's payload shape); never pass secrets here."""
+def audit_payload(action: str, client: Client, **fields: Any) -> Row:
+    """An audit entry's payload (GoTrue's shape); never pass secrets here."""
     payload = {"action": action, "log_type": fields.pop("log_type", "account")}
     # Beyond GoTrue's traits: the user agent and request id, so the identity audit log (which
     # mirrors these entries) can say which client and request did it.
     fields |= {k: v for k, v in (("user_agent", client.user_agent),
                                  ("request_id", client.request_id)) if v}  # fmt: skip
     payload |= {"traits": {k: str(v) for k, v in fields.items()}} if fields else {}
-    await store.insert_audit_entry(conn, payload, client.ip)
+    return payload
+
+
+async def audit(conn: Connection, action: str, client: Client, **fields: Any) -> None:
+    """Append an audit entry (GoTrue's payload shape); never pass secrets here."""
+    await store.insert_audit_entry(conn, audit_payload(action, client, **fields), client.ip)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in writes along with its session: the identity signed in with (its last
+    sign-in recorded), an account's wrong-password throttle key to clear, a new hash of the
+    password (an outdated algorithm or parameters)."""
+
+    identity: str | None = None
+    forget: str | None = None
+    rehashed: str | None = None
 
 
 async def create_session(
-    conn: Connection, state: AuthState, user: Row, *, method: str, client: Client
+    conn: Connection,
+    state: AuthState,
+    user: Row,
+    *,
+    method: str,
+    client: Client,
+    sign_in: SignIn | None = None,
 ) -> Row:
-    """Open a session for `user` and return the token response."""
+    """Open a session for `user` and return the token response: one statement
+    (`store.open_session`), and for decision 0005's hashed tokens the token row after it."""
     session_id = uuid.uuid4()
     signed = state.settings.refresh_token_algorithm_version == 2
-    await store.insert_session(
-        conn, session_id=session_id, user_id=user["id"], aal="aal1",
-        user_agent=client.user_agent, ip=client.ip or None,
-        key_name=refresh_tokens.KEY_NAME if signed else None,
-    )  # fmt: skip
-    await store.insert_amr_claim(conn, session_id, method)
+    sign_in = sign_in or SignIn()
+    bundle = await store.open_session(conn, {
+        "id": session_id, "user_id": user["id"], "aal": "aal1",
+        "user_agent": client.user_agent, "ip": client.ip or None,
+        "key_name": refresh_tokens.KEY_NAME if signed else None, "counter": 0 if signed else None,
+        "method": method, "audit": audit_payload("login", client, user_id=user["id"],
+                                                   method=method),
+        "audit_ip": client.ip, "identity": sign_in.identity, "forget": sign_in.forget,
+        "rehashed": sign_in.rehashed,
+    })  # fmt: skip
     if signed:
         token = refresh_tokens.encode(state.secret, session_id, 0)
     else:
@@ -105,9 +134,7 @@ async def create_session(
             conn, token_hash=hash_token(token), user_id=user["id"], session_id=session_id,
             parent=None,
         )  # fmt: skip
-    await store.update_user(conn, "update_user_signed_in", user["id"])
-    await audit(conn, "login", client, user_id=user["id"], method=method)
-    return await token_response(conn, state, user["id"], session_id, token)
+    return respond(state, bundle, session_id, token)
 
 
 async def token_response(

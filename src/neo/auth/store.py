@@ -156,25 +156,6 @@ async def select_factors(conn: Connection, user_id: Any) -> list[Row]:
     return [_dict(r) for r in await conn.fetch(QUERIES["select_factors"], user_id)]
 
 
-async def insert_session(
-    conn: Connection,
-    *,
-    session_id: Any,
-    user_id: Any,
-    aal: str,
-    user_agent: str,
-    ip: str | None,
-    key_name: str | None = None,
-) -> Row:
-    """Open a session; with `key_name`, its refresh tokens are session-signed (counter 0)."""
-    counter = 0 if key_name is not None else None
-    record = await conn.fetchrow(
-        QUERIES["insert_session"], session_id, user_id, aal, user_agent, ip, key_name, counter
-    )
-    assert record is not None
-    return _dict(record)
-
-
 async def select_session(conn: Connection, session_id: Any) -> Row | None:
     """A session by id."""
     return _row(await conn.fetchrow(QUERIES["select_session"], session_id))
@@ -267,6 +248,55 @@ async def rotate_session(
         session_id, counter, rotation, window, timebox, idle, ip, async_commit,
     )  # fmt: skip
     return _verdict(record)
+
+
+async def find_login(
+    conn: Connection,
+    email: str | None,
+    *,
+    ip_throttle: tuple[str, int] | None,
+    failures: tuple[str, int] | None,
+) -> Row:
+    """The password grant's reads in one statement (`find_login` in queries.sql): a hit on
+    `ip_throttle` (key, window) as `ip_hits` / `ip_retry_after`, the wrong passwords under
+    `failures` (key, window) as `login_failures`, and the user by email (`id` None: none)."""
+    ip_key, ip_window = ip_throttle or (None, 1)
+    login_key, login_window = failures or (None, 1)
+    record = await conn.fetchrow(
+        QUERIES["find_login"], ip_key, ip_window, login_key, login_window, email
+    )
+    assert record is not None
+    return _dict(record)
+
+
+async def record_login_failure(
+    conn: Connection, failures: tuple[str, int] | None, audit: Row, ip: str
+) -> None:
+    """Count a wrong password under `failures` (key, window; None: off) and audit it, in one
+    statement (`record_login_failure` in queries.sql)."""
+    key, window = failures or (None, 1)
+    await conn.execute(QUERIES["record_login_failure"], key, window, _json(audit), ip)
+
+
+async def open_session(conn: Connection, session: Row) -> Row:
+    """Open a session with what a sign-in writes alongside (`open_session` in queries.sql:
+    the keys of `session` are its parameters' names there); the user bundle of
+    `select_user_bundle` for the token response, with the session's `amr` and `session_aal`."""
+    try:
+        record = await conn.fetchrow(
+            QUERIES["open_session"],
+            session["id"], session["user_id"], session["aal"], session["user_agent"],
+            session["ip"], session["key_name"], session["counter"], session["method"],
+            _json(session["audit"]), session["audit_ip"], session["identity"],
+            session["forget"], session["rehashed"],
+        )  # fmt: skip
+    except asyncpg.PostgresError as exc:
+        raise _user_error(exc, PublicServerError("Database error granting user")) from None
+    if record is None:
+        raise PublicServerError("Database error granting user")
+    bundle = _verdict(record)
+    assert bundle is not None
+    return bundle
 
 
 def _verdict(record: asyncpg.Record | None) -> Row | None:
@@ -364,11 +394,6 @@ async def hit_throttle(conn: Connection, key: str, window: int, hits: int = 1) -
 async def peek_throttle(conn: Connection, key: str, window: int) -> int:
     """Hits of `key` over the last `window` seconds."""
     return int(await conn.fetchval(QUERIES["peek_throttle"], key, window))
-
-
-async def clear_throttle(conn: Connection, key: str) -> None:
-    """Forget a key's hits (e.g. after a successful login)."""
-    await conn.execute(QUERIES["clear_throttle"], key)
 
 
 async def prune_throttles(conn: Connection) -> None:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from neo.auth import store
 from neo.auth.errors import OverEmailSendRateLimit, OverRequestRateLimit, retry_after
@@ -40,27 +41,35 @@ async def limit_ip(conn: Connection, state: AuthState, family: str, client: Clie
         raise retry_after(OverRequestRateLimit(), left)
 
 
-async def check_login(conn: Connection, state: AuthState, account: str) -> int:
-    """Recent wrong passwords of an account; 429 while it is backing off."""
+def login_keys(
+    state: AuthState, client: Client, account: str
+) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+    """The password grant's throttles as (key, window): the client IP's token limit and the
+    account's wrong passwords, None for a limit that is off (`store.find_login` reads both
+    with the user)."""
     limits = state.settings.rate_limits
-    if not limits.login_failures:
-        return 0
-    failures = await store.peek_throttle(conn, _key("login", account), limits.login_window)
-    if failures >= limits.login_failures:
+    ip = (_key("ip:token", client.ip), limits.token_window)
+    login = (login_key(account), limits.login_window)
+    return (ip if limits.token_per_ip and client.ip else None,
+            login if limits.login_failures else None)  # fmt: skip
+
+
+def judge_login(state: AuthState, found: dict[str, Any]) -> int:
+    """For `store.find_login`'s counts: 429 with Retry-After when the client IP is over its
+    token limit or the account is backing off; else the account's recent wrong passwords."""
+    limits = state.settings.rate_limits
+    hits = found["ip_hits"]
+    if hits is not None and hits > limits.token_per_ip:
+        raise retry_after(OverRequestRateLimit(), found["ip_retry_after"])
+    failures: int = found["login_failures"]
+    if limits.login_failures and failures >= limits.login_failures:
         raise retry_after(OverRequestRateLimit(), limits.login_window)
     return failures
 
 
-async def login_failed(conn: Connection, state: AuthState, account: str) -> None:
-    """Count a wrong password for an account (known or not: no oracle)."""
-    if state.settings.rate_limits.login_failures:
-        window = state.settings.rate_limits.login_window
-        await store.hit_throttle(conn, _key("login", account), window)
-
-
-async def login_succeeded(conn: Connection, account: str) -> None:
-    """Forget an account's failures."""
-    await store.clear_throttle(conn, _key("login", account))
+def login_key(account: str) -> str:
+    """The throttle key of an account's wrong passwords."""
+    return _key("login", account)
 
 
 async def email_allowed(conn: Connection, state: AuthState, address: str) -> bool:
