@@ -118,3 +118,18 @@ def test_the_memo_of_a_snapshot_is_bounded() -> None:
     assert 4 not in cache.memo
     assert cache.memo[MEMO_SIZE + 4] == str(MEMO_SIZE + 4)
     assert cache == SchemaCache(["public"])  # derived values are not part of the snapshot
+
+
+async def test_the_listener_stops_when_cancelled_as_a_notice_arrives(app: FastAPI) -> None:
+    # Python 3.11's wait_for swallowed a cancel that raced the wake event: the listener
+    # went on forever and the app's shutdown hung.
+    state = state_of(app)
+    for turns in range(6):
+        task = asyncio.create_task(state.follow())
+        await asyncio.sleep(0.3)  # connected, listening, waiting for the event
+        state.request_reload("reload schema")
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done == {task}, f"listener still running after cancel ({turns} loop turns)"

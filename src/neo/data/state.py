@@ -78,11 +78,16 @@ class DataState:
                 await conn.add_listener("pgrst", lambda *a: self.request_reload(str(a[3])))
                 await self.reload()
                 while not conn.is_closed():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=1)
-                        await asyncio.sleep(self.settings.reload_debounce)
-                        self._wake.clear()
-                        await self.reload()
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                    # cancellation that arrives as the event fires, and shutdown then hangs
+                    try:
+                        async with asyncio.timeout(1):
+                            await self._wake.wait()
+                    except TimeoutError:
+                        continue
+                    await asyncio.sleep(self.settings.reload_debounce)
+                    self._wake.clear()
+                    await self.reload()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("data.listener_failed", error=type(exc).__name__)
                 await asyncio.sleep(1)
