@@ -87,6 +87,7 @@ def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | N
         uid_base=settings.uid_base,
         tmp_mb=settings.tmp_mb,
         agent=report.agent,
+        agent_pending=report.agent_pending,
     )
 
 
@@ -153,14 +154,15 @@ async def _sweep_forever(
 async def start(core: Core, settings: SandboxSettings) -> AsyncIterator[Sandboxes]:
     """Probe the host, start the runtime and the sweep; stop every sandbox at exit."""
     settings = resolve(settings, core)
-    report = await asyncio.to_thread(probe, settings, core.settings.data_dir)
+    # a fresh data dir compiles the native agent meanwhile, not before the API answers
+    report = await asyncio.to_thread(probe, settings, core.settings.data_dir, later=True)
     runtime = build_runtime(settings, report)
     if settings.enabled and runtime is None:
         log.error("sandbox.isolation_unavailable", missing=report.missing)
     if runtime is None:
         yield Sandboxes(settings, report, runtime)
         return
-    if settings.runtime in ("local", "docker"):
+    if settings.runtime in ("local", "docker") and report.agent_pending is None:
         fallback = report.agent is None and settings.agent == "auto"
         (log.warning if fallback else log.info)(
             "sandbox.agent_selected", agent=report.facts["agent"]

@@ -11,6 +11,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +111,21 @@ def _forget_older(cache: Path, *, keep: Path) -> None:
     for old in cache.glob("neo-agent-*"):
         if old != keep and not old.name.endswith(".tmp"):
             old.unlink(missing_ok=True)
+
+
+def resolve_later(choice: str, cache: Path) -> Future[tuple[NativeAgent | None, str]]:
+    """`resolve` in a thread of its own, for a start-up that must not wait for the compiler
+    (~1.3 s of CPU); any failure means the Python agent, as `auto` decides."""
+    pending: Future[tuple[NativeAgent | None, str]] = Future()
+
+    def run() -> None:
+        try:
+            pending.set_result(resolve(choice, cache))
+        except Exception as exc:  # an unwritable cache, a compiler that crashed
+            pending.set_result((None, f"python (native agent unavailable: {exc})"))
+
+    threading.Thread(target=run, name="neo-agent-build", daemon=True).start()
+    return pending
 
 
 def resolve(choice: str, cache: Path) -> tuple[NativeAgent | None, str]:

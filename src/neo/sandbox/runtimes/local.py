@@ -23,8 +23,11 @@ import posixpath
 import socket
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from neo.sandbox.runtimes import agent_client, bwrap, seccomp
 from neo.sandbox.runtimes.agent_build import NativeAgent
@@ -43,6 +46,7 @@ from neo.sandbox.runtimes.egress_proxy import EgressProxy, proxy_env
 from neo.sandbox.runtimes.output import run_command
 
 AGENT_SOURCE = Path(__file__).with_name("agent.py")
+_log = structlog.get_logger("neo.sandbox")
 START_TIMEOUT = 10.0  # seconds for a new agent to answer its first ping
 
 
@@ -62,9 +66,11 @@ class LocalRuntime:
         uid_base: int,
         tmp_mb: int,
         agent: NativeAgent | None = None,
+        agent_pending: Future[tuple[NativeAgent | None, str]] | None = None,
     ) -> None:
         self.root = root
         self.agent = agent  # None: the Python agent
+        self._agent_pending = agent_pending  # the native agent still compiling (probe, later)
         self.base = bwrap.prepare_base(root, AGENT_SOURCE)
         self._bwrap, self._setpriv = bwrap_path, setpriv
         self.cgroups = cgroups
@@ -100,8 +106,20 @@ class LocalRuntime:
             self.cgroups.create(spec.id, spec.limits)
         self._created.add(spec.id)
 
+    async def settle_agent(self) -> None:
+        """Wait for a native agent still compiling (the first sandbox after a start-up that
+        found none compiled), then run it; a failed build means the Python agent."""
+        pending = self._agent_pending
+        if pending is None:
+            return
+        agent, why = await asyncio.wrap_future(pending)
+        if self._agent_pending is pending:
+            self._agent_pending, self.agent = None, agent
+            (_log.info if agent else _log.warning)("sandbox.agent_selected", agent=why)
+
     async def start(self, spec: SandboxSpec) -> None:
         """Start the agent on a listening socket the host created."""
+        await self.settle_agent()
         if self._socket(spec.id).exists() and await self._answers(spec.id):
             if spec.network.mode == "allow" and not self.egress.serving(spec.id):
                 agent = self._agents.get(spec.id)
@@ -265,6 +283,7 @@ class LocalRuntime:
 
     async def run_once(self, spec: SandboxSpec, request: ExecRequest) -> ExecResult:
         """A cold one-shot: a fresh bwrap process tree for one command."""
+        await self.settle_agent()  # the launcher is the agent's binary
         await self.create(spec)
         cwd = posixpath.normpath(posixpath.join(bwrap.WORKSPACE, request.cwd))
         env_spec = SandboxSpec(spec.id, spec.slot, spec.limits, dict(spec.env) | dict(request.env))

@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +39,8 @@ class ProbeReport:
     setpriv: str | None = None
     cgroups: Cgroups | None = None
     agent: NativeAgent | None = None  # the local runtime's native agent; None: agent.py
+    # `auto` with nothing cached at start-up: the compile runs meanwhile (`probe(later=True)`)
+    agent_pending: Future[tuple[NativeAgent | None, str]] | None = None
     docker: docker.DockerClient | None = None
     kubernetes: ApiClient | None = None
 
@@ -57,8 +60,10 @@ def sandbox_root(settings: SandboxSettings, data_dir: Path) -> Path:
     return (settings.root or data_dir / "sandboxes").expanduser().absolute()
 
 
-def probe(settings: SandboxSettings, data_dir: Path) -> ProbeReport:
-    """Check the host for the configured runtime under `settings`."""
+def probe(settings: SandboxSettings, data_dir: Path, *, later: bool = False) -> ProbeReport:
+    """Check the host for the configured runtime under `settings`. With `later` (the app's
+    start-up), an `auto` agent that is not compiled yet is compiled in the background and
+    the local runtime's first sandbox waits for it; `neo check` compiles in place."""
     report = ProbeReport(settings.runtime, sandbox_root(settings, data_dir))
     if settings.runtime == "kubernetes":  # pods on a cluster: nothing to check on this host
         from neo.sandbox.runtimes.kubernetes_probe import probe_kubernetes
@@ -76,7 +81,7 @@ def probe(settings: SandboxSettings, data_dir: Path) -> ProbeReport:
     if os.geteuid() != 0:
         report.missing.append("root: the local runtime mounts workspaces and drops privileges")
     if _check_root(report):  # the agent is built under the root: never create an unusable one
-        _check_agent(report, settings.agent)
+        _check_agent(report, settings.agent, later=later)
     if settings.seccomp:
         problem = seccomp.available()
         report.facts["seccomp"] = problem or "pyseccomp filter exported as BPF"
@@ -106,12 +111,19 @@ def _check_tools(report: ProbeReport) -> None:
         report.missing.append("setpriv: not on PATH (util-linux)")
 
 
-def _check_agent(report: ProbeReport, choice: str, *, static: bool = False) -> None:
+def _check_agent(
+    report: ProbeReport, choice: str, *, static: bool = False, later: bool = False
+) -> None:
     """The native agent, built on first use (the compile happens here, in the probe's
-    thread), or the Python agent and why; containers (`static`) need a static binary, and
-    bring their own python3."""
+    thread, or with `later` in a thread of its own), or the Python agent and why; containers
+    (`static`) need a static binary, and bring their own python3."""
+    cache = report.root / ".base"
+    if later and choice == "auto" and agent_build.cached(cache) is None and agent_build.compiler():
+        report.agent_pending = agent_build.resolve_later(choice, cache)
+        report.facts["agent"] = "native, compiling (the first sandbox waits for it)"
+        return
     try:
-        report.agent, report.facts["agent"] = agent_build.resolve(choice, report.root / ".base")
+        report.agent, report.facts["agent"] = agent_build.resolve(choice, cache)
     except (AgentBuildFailed, OSError) as exc:
         report.missing.append(f"native agent (NEO_SANDBOX__AGENT=native): {exc}")
         return
