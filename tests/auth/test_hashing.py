@@ -49,7 +49,9 @@ async def test_a_burst_of_hashes_blocks_neither_the_loop_nor_other_threads() -> 
     hasher = Hasher(AuthSettings(argon2_memory_kib=19456, argon2_time_cost=2, hash_workers=1))
     try:
         started = time.perf_counter()
-        burst = [asyncio.ensure_future(hasher.hash(f"password {i}")) for i in range(6)]
+        # one worker, ~20 ms a hash: the burst lasts several times the ~60 ms probed below
+        # (6 hashes were too few on a quiet machine: the probe took half the burst)
+        burst = [asyncio.ensure_future(hasher.hash(f"password {i}")) for i in range(24)]
         await asyncio.sleep(0.01)
         gaps = []
         for _ in range(5):  # the loop keeps its timers while the hashes run
