@@ -3,6 +3,8 @@ after a crash (leftover processes and cgroups reaped, dead sandboxes marked stop
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 import uuid
 
@@ -90,3 +92,27 @@ async def test_recovery_reaps_leftovers_and_marks_dead_sandboxes_stopped(
     )
     assert ran.json()["stdout"] == "ok\n"
     await client.delete(f"{API}/sandboxes/{box['id']}", headers=headers)
+
+
+async def test_with_several_workers_recovery_keeps_what_another_worker_is_creating(
+    app: FastAPI,
+) -> None:
+    runtime: LocalRuntime = app.state.sandbox.runtime
+    core = app.state.core
+    api = core.settings.api.model_copy(update={"workers": 2})
+    several = dataclasses.replace(core, settings=core.settings.model_copy(update={"api": api}))
+    creating = SandboxSpec(str(uuid.uuid4()), 60001, Limits(1.0, 64, 4, 32))
+    crashed = SandboxSpec(str(uuid.uuid4()), 60002, Limits(1.0, 64, 4, 32))
+    await runtime.create(creating)  # no row yet: another worker's creation in flight
+    await runtime.create(crashed)  # no row, and old: what a crash left
+    past = time.time() - 3600
+    os.utime(runtime.root / crashed.id, (past, past))
+    try:
+        await recover(several, runtime)
+        assert (runtime.root / creating.id).exists()
+        assert not (runtime.root / crashed.id).exists()
+        await recover(core, runtime)  # one worker: nothing else can be creating
+        assert not (runtime.root / creating.id).exists()
+    finally:
+        await runtime.delete(creating.id)
+        await runtime.delete(crashed.id)

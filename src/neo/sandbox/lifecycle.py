@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 
@@ -29,6 +32,7 @@ from neo.sandbox.service import Sandboxes
 from neo.sandbox.settings import SandboxSettings
 
 log = structlog.get_logger("neo.sandbox")
+YOUNG_SECONDS = 300.0  # see `recover`: longer than any creation takes, pods included
 
 
 def resolve(settings: SandboxSettings, core: Core) -> SandboxSettings:
@@ -92,10 +96,15 @@ def build_runtime(settings: SandboxSettings, report: ProbeReport) -> Runtime | N
 
 
 async def recover(core: Core, runtime: Runtime) -> None:
-    """Reap leftovers of sandboxes that no longer exist; mark dead ones stopped."""
+    """Reap leftovers of sandboxes that no longer exist; mark dead ones stopped. With several
+    API workers, a sandbox directory younger than `YOUNG_SECONDS` is kept: another worker
+    may be creating it, and its row is not committed yet (the next start reaps it if not)."""
     async with core.db.transaction() as conn:
         sandboxes = await store.select_all(conn)
-        reaped = await runtime.reap({s.id for s in sandboxes})
+        keep = {s.id for s in sandboxes}
+        if core.settings.api.workers > 1:
+            keep |= await asyncio.to_thread(_young, runtime.root, YOUNG_SECONDS)
+        reaped = await runtime.reap(keep)
         for sandbox in sandboxes:
             if sandbox.state == "started" and not (await runtime.usage(sandbox.id)).running:
                 await store.update_state(conn, sandbox.id, "stopped")
@@ -104,6 +113,20 @@ async def recover(core: Core, runtime: Runtime) -> None:
                 await _serve_egress(conn, runtime, sandbox)
     if reaped:
         log.warning("sandbox.leftovers_reaped", count=len(reaped))
+
+
+def _young(root: Path, seconds: float) -> set[str]:
+    """Names of the directories under `root` changed less than `seconds` ago."""
+    cutoff = time.time() - seconds
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return set()
+    return {
+        e.name
+        for e in entries
+        if e.is_dir(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime > cutoff
+    }
 
 
 async def _serve_egress(conn: Connection, runtime: Runtime, sandbox: Sandbox) -> None:

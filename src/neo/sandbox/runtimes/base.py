@@ -135,6 +135,7 @@ class Runtime(Protocol):
     """A sandbox runtime."""
 
     name: str
+    root: Path  # the host directory of its sandboxes (one directory each, named by id)
 
     async def create(self, spec: SandboxSpec) -> None:
         """Prepare the sandbox (workspace, limits); idempotent."""
