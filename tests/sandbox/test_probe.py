@@ -4,12 +4,15 @@ of running them with weaker isolation."""
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from neo.sandbox import SandboxSettings, probe
+from neo.sandbox.lifecycle import build_runtime
+from neo.sandbox.runtimes.probe import KUBERNETES_MISSING
 from neo.settings import Settings
 from tests.conftest import DEMO_SERVICE_KEY
 from tests.sandbox.conftest import searchable_root
@@ -55,6 +58,18 @@ def test_probe_names_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert any("bubblewrap" in m and "apt-get install bubblewrap" in m for m in report.missing)
     assert any("setpriv" in m for m in report.missing)
     assert any(str(hidden) in m and "not searchable" in m for m in report.missing)
+
+
+def test_the_kubernetes_runtime_without_its_client_is_named_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the client is an optional dependency (`neo-backend[kubernetes]`): simulate its absence
+    monkeypatch.setitem(sys.modules, "kubernetes", None)
+    monkeypatch.delitem(sys.modules, "neo.sandbox.runtimes.kubernetes_probe", raising=False)
+    report = probe(SandboxSettings(runtime="kubernetes"), tmp_path)
+    assert not report.ok
+    assert report.missing == [KUBERNETES_MISSING]
+    assert build_runtime(SandboxSettings(runtime="kubernetes"), report) is None
 
 
 async def test_app_refuses_sandboxes_when_isolation_is_missing(

@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # the Docker SDK and kubernetes client are imported only when
     from kubernetes.client import ApiClient
 
 AGENT_PYTHON = "/usr/bin/python3"
+KUBERNETES_MISSING = (
+    "kubernetes: the official client is not installed (pip install 'neo-backend[kubernetes]')"
+)
 
 
 @dataclass
@@ -66,8 +69,11 @@ def probe(settings: SandboxSettings, data_dir: Path, *, later: bool = False) -> 
     the local runtime's first sandbox waits for it; `neo check` compiles in place."""
     report = ProbeReport(settings.runtime, sandbox_root(settings, data_dir))
     if settings.runtime == "kubernetes":  # pods on a cluster: nothing to check on this host
-        from neo.sandbox.runtimes.kubernetes_probe import probe_kubernetes
-
+        try:
+            from neo.sandbox.runtimes.kubernetes_probe import probe_kubernetes
+        except ImportError:  # an optional dependency
+            report.missing.append(KUBERNETES_MISSING)
+            return report
         probe_kubernetes(report, settings)
         return report
     if settings.runtime == "docker":
