@@ -209,6 +209,8 @@ async def app(sandbox_app_settings: Settings) -> AsyncIterator[FastAPI]:
     """The real app with the sandbox capability running on this host."""
     async with running_app(sandbox_app_settings) as app:
         yield app
+        if app.state.sandbox.pool is not None:  # no refill may race the reap below
+            await app.state.sandbox.pool.close()
         runtime = app.state.sandbox.runtime
         await runtime.reap(set())  # the app only stops sandboxes at exit; tests remove them
         remove_parents(runtime)

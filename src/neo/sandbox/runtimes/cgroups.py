@@ -21,6 +21,7 @@ from neo.sandbox.runtimes.base import Limits
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
 PERIOD_US = 100_000
+_GONE = (errno.ENOENT, errno.ENODEV)  # a group that does not exist, or went while read
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,10 @@ class Cgroups:
         """Processes in the group (empty when it does not exist)."""
         try:
             text = (self._dir("pids", name) / "cgroup.procs").read_text()
-        except FileNotFoundError:
-            return []
+        except OSError as exc:
+            if exc.errno in _GONE:  # no such group, or removed while being read
+                return []
+            raise
         return [int(p) for p in text.split()]
 
     def memory_bytes(self, name: str) -> int | None:
@@ -141,15 +144,17 @@ class Cgroups:
 
     def _kill_v1(self, name: str) -> None:
         freezer = self._dir("freezer", name) / "freezer.state"
-        if not freezer.exists():
-            return
-        _write(freezer, "FROZEN")
-        for _ in range(200):  # a frozen group cannot fork while we kill it
-            if freezer.read_text().strip() == "FROZEN":
-                break
-            time.sleep(0.002)
-        self._kill_each(name)
-        _write(freezer, "THAWED")
+        try:
+            _write(freezer, "FROZEN")
+            for _ in range(200):  # a frozen group cannot fork while we kill it
+                if freezer.read_text().strip() == "FROZEN":
+                    break
+                time.sleep(0.002)
+            self._kill_each(name)
+            _write(freezer, "THAWED")
+        except OSError as exc:
+            if exc.errno not in _GONE:  # a group another deletion removed meanwhile is done
+                raise
 
     def _kill_each(self, name: str) -> None:
         for pid in self.pids(name):
