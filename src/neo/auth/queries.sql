@@ -231,22 +231,10 @@ select * from auth.users where lower(email_change) = lower($1) order by updated_
 -- A user with what its JSON and access token need, in one round trip: identities, factors
 -- (never the secret), the session's AMR claims and AAL.
 select u.*,
-    coalesce((select json_agg(i order by i.created_at) from auth.identities i
-              where i.user_id = u.id), '[]')::text as identities_json,
-    coalesce((select json_agg(json_build_object(
-                  'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type,
-                  'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
-                  'phone', f.phone, 'last_challenged_at', f.last_challenged_at)
-              order by f.created_at) from auth.mfa_factors f
-              where f.user_id = u.id), '[]')::text as factors_json,
-    coalesce((select json_agg(json_build_object(
-                  'method', c.authentication_method,
-                  'timestamp', floor(extract(epoch from c.updated_at))::bigint)
-              order by c.updated_at desc) from auth.mfa_amr_claims c
-              where c.session_id = $2), '[]')::text as amr_json,
+    b.identities_json, b.factors_json, b.amr_json,
     (select s.aal::text from auth.sessions s where s.id = $2) as session_aal,
     exists (select from auth.sessions s where s.id = $2) as session_exists
-from auth.users u
+from auth.users u, neo_auth.user_bundle(u.id, $2) b
 where u.id = $1;
 
 -- name: refresh_session
@@ -331,21 +319,10 @@ with found as (
 )
 select j.outcome, j.session_id, j.user_id, (select ord from live) as live,
     j.aal::text as session_aal, (select count(*) from relaxed) > 0 as async_commit, u.*,
-    coalesce((select json_agg(i order by i.created_at) from auth.identities i
-              where i.user_id = u.id), '[]')::text as identities_json,
-    coalesce((select json_agg(json_build_object(
-                  'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type,
-                  'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
-                  'phone', f.phone, 'last_challenged_at', f.last_challenged_at)
-              order by f.created_at) from auth.mfa_factors f
-              where f.user_id = u.id), '[]')::text as factors_json,
-    coalesce((select json_agg(json_build_object(
-                  'method', c.authentication_method,
-                  'timestamp', floor(extract(epoch from c.updated_at))::bigint)
-              order by c.updated_at desc) from auth.mfa_amr_claims c
-              where c.session_id = j.session_id), '[]')::text as amr_json
+    b.identities_json, b.factors_json, b.amr_json
 from judged j
-left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up');
+left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up')
+left join lateral neo_auth.user_bundle(u.id, j.session_id) b on u.id is not null;
 
 -- name: rotate_session
 -- The refresh_token grant for a session-signed token (decision 0012) in one statement: lock
@@ -423,21 +400,10 @@ select j.outcome, j.session_id, j.user_id, j.counter + (j.outcome = 'rotate')::i
     u.email_change_sent_at, u.phone_change, u.phone_change_sent_at, u.reauthentication_sent_at,
     u.invited_at, u.last_sign_in_at, u.raw_app_meta_data, u.raw_user_meta_data, u.created_at,
     u.updated_at, u.banned_until, u.deleted_at, u.is_anonymous,
-    coalesce((select json_agg(i order by i.created_at) from auth.identities i
-              where i.user_id = u.id), '[]')::text as identities_json,
-    coalesce((select json_agg(json_build_object(
-                  'id', f.id, 'friendly_name', f.friendly_name, 'factor_type', f.factor_type,
-                  'status', f.status, 'created_at', f.created_at, 'updated_at', f.updated_at,
-                  'phone', f.phone, 'last_challenged_at', f.last_challenged_at)
-              order by f.created_at) from auth.mfa_factors f
-              where f.user_id = u.id), '[]')::text as factors_json,
-    coalesce((select json_agg(json_build_object(
-                  'method', c.authentication_method,
-                  'timestamp', floor(extract(epoch from c.updated_at))::bigint)
-              order by c.updated_at desc) from auth.mfa_amr_claims c
-              where c.session_id = j.session_id), '[]')::text as amr_json
+    b.identities_json, b.factors_json, b.amr_json
 from judged j
-left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up');
+left join auth.users u on u.id = j.user_id and j.outcome in ('rotate', 'keep', 'catch_up')
+left join lateral neo_auth.user_bundle(u.id, j.session_id) b on u.id is not null;
 
 -- name: find_login
 -- The password grant's reads before its hash check, in one statement: a hit on the client

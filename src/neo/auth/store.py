@@ -87,11 +87,7 @@ async def select_user_bundle(conn: Connection, user_id: Any, session_id: Any) ->
     record = await conn.fetchrow(QUERIES["select_user_bundle"], user_id, session_id)
     if record is None:
         return None
-    row = _dict(record)
-    row["identities"] = [_times(i) for i in json.loads(row.pop("identities_json"))]
-    row["factors"] = [_times(f) for f in json.loads(row.pop("factors_json"))]
-    row["amr"] = json.loads(row.pop("amr_json"))
-    return row
+    return _with_bundle(_dict(record))
 
 
 def _times(row: Row) -> Row:
@@ -303,10 +299,15 @@ def _verdict(record: asyncpg.Record | None) -> Row | None:
     if record is None:
         return None
     row = _dict(record)
-    if row["id"] is not None:
-        row["identities"] = [_times(i) for i in json.loads(row["identities_json"])]
-        row["factors"] = [_times(f) for f in json.loads(row["factors_json"])]
-        row["amr"] = json.loads(row["amr_json"])
+    return _with_bundle(row) if row["id"] is not None else row
+
+
+def _with_bundle(row: Row) -> Row:
+    """`row` with the bundle's JSON columns (`neo_auth.user_bundle`) decoded into
+    `identities`, `factors` and `amr`."""
+    row["identities"] = [_times(i) for i in json.loads(row.pop("identities_json"))]
+    row["factors"] = [_times(f) for f in json.loads(row.pop("factors_json"))]
+    row["amr"] = json.loads(row.pop("amr_json"))
     return row
 
 
