@@ -8,7 +8,6 @@ Bodies are parsed here rather than by FastAPI so that malformed input answers 42
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +19,7 @@ from neo.core.actor import Actor
 from neo.core.deps import ActorDep
 from neo.core.errors import request_id_of
 from neo.identity.errors import AuthRequired, ForeignSubject, InvalidInput
+from neo.kit.ids import is_uuid
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -52,7 +52,7 @@ class Caller:
 async def _caller(request: Request, actor: ActorDep) -> Caller:
     if not actor.is_service and (actor.role != "authenticated" or actor.user_id is None):
         raise AuthRequired()
-    if not actor.is_service and not _is_uuid(actor.user_id):
+    if not actor.is_service and not is_uuid(actor.user_id):
         raise ForeignSubject()  # a trusted issuer's own subject: no NEO user, no memberships
     return Caller(
         actor=actor,
@@ -60,14 +60,6 @@ async def _caller(request: Request, actor: ActorDep) -> Caller:
         user_agent=request.headers.get("user-agent", "")[:512],
         request_id=request_id_of(request),
     )
-
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def _is_uuid(value: str | None) -> bool:
-    """The canonical text form (the one NEO issues; PostgreSQL's `uuid` input takes it)."""
-    return value is not None and _UUID.fullmatch(value) is not None
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

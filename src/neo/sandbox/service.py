@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from neo.core.actor import Actor
 from neo.core.db import Connection
+from neo.kit.ids import is_uuid
 from neo.sandbox import store
 from neo.sandbox.audit import AuditTrail
 from neo.sandbox.errors import (
@@ -98,7 +99,7 @@ async def _owning_org(conn: Connection, actor: Actor, body: CreateSandbox) -> st
     org = str(body.org_id) if body.org_id else key_org(actor)
     if org is None:
         return None
-    if not actor.is_service and not _is_uuid(actor.user_id):
+    if not actor.is_service and not is_uuid(actor.user_id):
         raise OrgNotFound()  # a token of an external subject belongs to no org
     known, writable = await store.org_access(conn, org)
     if not known:
@@ -107,14 +108,6 @@ async def _owning_org(conn: Connection, actor: Actor, body: CreateSandbox) -> st
         raise SandboxForbidden("creating sandboxes in this organization needs role member "
                                "and the permission sandboxes:write")  # fmt: skip
     return org
-
-
-def _is_uuid(value: str | None) -> bool:
-    try:
-        uuid.UUID(value or "")
-    except ValueError:
-        return False
-    return True
 
 
 def _limits(body: CreateSandbox, settings: SandboxSettings) -> Limits:

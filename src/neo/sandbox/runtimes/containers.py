@@ -36,6 +36,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.types import LogConfig, Mount
 
+from neo.kit.ids import is_uuid
 from neo.sandbox.runtimes import agent_client, bwrap, seccomp
 from neo.sandbox.runtimes.agent_build import NativeAgent
 from neo.sandbox.runtimes.base import (
@@ -355,7 +356,7 @@ class DockerRuntime:
                 with contextlib.suppress(docker.errors.NotFound):
                     await self._call(container.remove, force=True)
                 gone.add(sandbox_id)
-        gone |= {p.name for p in self.root.iterdir() if p.is_dir() and _is_uuid(p.name)} - keep
+        gone |= {p.name for p in self.root.iterdir() if p.is_dir() and is_uuid(p.name)} - keep
         for sandbox_id in gone:
             await self.delete(sandbox_id)
         return sorted(gone)
@@ -374,11 +375,3 @@ class DockerRuntime:
         await self.egress.close_all()
         await self._call(self.client.close)  # its pooled connections (reopened if used again)
         return stopped
-
-
-def _is_uuid(name: str) -> bool:
-    try:
-        uuid.UUID(name)
-    except ValueError:
-        return False
-    return True

@@ -33,6 +33,7 @@ from kubernetes.stream import stream
 from kubernetes.stream.ws_client import _IgnoredIO as IgnoredIO
 from urllib3.exceptions import HTTPError
 
+from neo.kit.ids import is_uuid
 from neo.sandbox.errors import IsolationUnavailable, QuotaExceeded, SandboxError
 from neo.sandbox.runtimes import agent_client, bwrap
 from neo.sandbox.runtimes import kubernetes_manifests as manifests
@@ -395,7 +396,7 @@ class KubernetesRuntime:
         await self._delete_collection(f"{root},{manifests.LABEL_ONCE}=true")
         gone = await self._list_ids(f"{root},!{manifests.LABEL_ONCE}") - keep
         if self.root.is_dir():
-            gone |= {p.name for p in self.root.iterdir() if p.is_dir() and _is_uuid(p.name)}
+            gone |= {p.name for p in self.root.iterdir() if p.is_dir() and is_uuid(p.name)}
             gone -= keep
         for sandbox_id in gone:
             await self.delete(sandbox_id)
@@ -451,11 +452,3 @@ def _why(pod: Any) -> str:
 
 def _gone(name: str) -> NoReturn:
     raise StartFailed(f"pod {name} disappeared while running")
-
-
-def _is_uuid(name: str) -> bool:
-    try:
-        uuid.UUID(name)
-    except ValueError:
-        return False
-    return True

@@ -21,7 +21,6 @@ import contextlib
 import os
 import posixpath
 import socket
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 import structlog
 
+from neo.kit.ids import is_uuid
 from neo.sandbox.runtimes import agent_client, bwrap, seccomp
 from neo.sandbox.runtimes.agent_build import NativeAgent
 from neo.sandbox.runtimes.base import (
@@ -305,7 +305,7 @@ class LocalRuntime:
     async def reap(self, keep: set[str]) -> list[str]:
         """Remove cgroups and directories of sandboxes not in `keep`."""
         names = set(self.cgroups.names() if self.cgroups else [])
-        names |= {p.name for p in self.root.iterdir() if p.is_dir() and _is_uuid(p.name)}
+        names |= {p.name for p in self.root.iterdir() if p.is_dir() and is_uuid(p.name)}
         gone = sorted(names - keep)
         for name in gone:
             await self.delete(name)
@@ -318,11 +318,3 @@ class LocalRuntime:
             await self.stop(sandbox_id)
         await self.egress.close_all()
         return stopped
-
-
-def _is_uuid(name: str) -> bool:
-    try:
-        uuid.UUID(name)
-    except ValueError:
-        return False
-    return True
