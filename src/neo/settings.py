@@ -83,6 +83,7 @@ class Settings(BaseSettings):
             ),
             gateway=self.gateway,
             log=self.log,
+            token_ttl=self.auth.jwt_exp,
         )
 
 

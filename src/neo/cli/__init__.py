@@ -113,7 +113,8 @@ def keys(
     ] = None,
 ) -> None:
     """Show the API keys and signing keys (`--rotate` stages a new signing key, `--retire KID`
-    stops a previous key from verifying)."""
+    stops a previous key from verifying now; previous keys also retire themselves once the
+    tokens they signed have expired, unless NEO_KEYS__AUTO_RETIRE=false)."""
     from neo.cli import ops
 
     settings = _settings(data_dir)

@@ -86,7 +86,8 @@ def keys(
     for name, value in rows:
         console.print(f"  {name:<16} {value}", soft_wrap=True, markup=False, highlight=False)
     if rotate or retire:
-        console.print("Running NEO processes pick up the change when restarted.", style="dim")
+        every = f"{core.keys.refresh_interval:g}"
+        console.print(f"Running NEO processes pick up the change within {every} s.", style="dim")
 
 
 def status(settings: Settings, sources: list[MigrationSource], console: Console) -> bool:

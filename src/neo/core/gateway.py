@@ -55,6 +55,12 @@ class Gateway:
         self._prefixes: tuple[bytes, ...] = ()  # the registered prefixes, as raw header bytes
         self._resolved: ContextVar[Resolved | None] = ContextVar("neo_keys", default=None)
 
+    def use_keys(self, keys: KeyRing) -> None:
+        """Verify with `keys` from now on; tokens verified by the previous ring are forgotten
+        (a retired key's tokens must not be answered from the cache)."""
+        self.keys = keys
+        self._cache.clear()
+
     def register_key_resolver(self, prefix: str, resolver: KeyResolver) -> None:
         """Resolve keys starting with `prefix` (e.g. `neo_sk_`) with `resolver`."""
         if prefix.startswith("sb_") or not prefix:

@@ -5,6 +5,8 @@
 * Asymmetric keys (ES256 by default, with a `kid`) sign new tokens and are published at the
   JWKS endpoint. A rotation stages a key first (published, not yet signing) so that clients
   caching the JWKS know it before it signs; the next rotation makes it current.
+* A rotated-out (`previous`) key retires itself once the longest access token it could have
+  signed has expired, and running processes reload the key set (`neo.core.key_refresh`).
 * Opaque `sb_publishable_…` / `sb_secret_…` keys are aliases of anon / service_role.
 
 Keys come from the database (per key set, created on first start) unless configured
@@ -272,8 +274,18 @@ async def _ensure_signing_keys(conn: Connection, keyset: str) -> tuple[SigningKe
             conn, keyset, kid=str(uuid.uuid4()), alg="ES256", status="current", jwk=new_es256_jwk()
         )
         rows = await store.select_signing_keys(conn, keyset)
+    return signing_keys_from_rows(rows)
+
+
+def signing_keys_from_rows(
+    rows: list[dict[str, Any]], known: tuple[SigningKey, ...] = ()
+) -> tuple[SigningKey, ...]:
+    """The keys of stored rows; a key of `known` with the same kid and status is reused (it
+    keeps its parsed key)."""
+    same = {(k.kid, k.status): k for k in known}
     return tuple(
-        SigningKey(kid=r["kid"], alg=r["alg"], status=r["status"], jwk=r["private_jwk"])
+        same.get((r["kid"], r["status"]))
+        or SigningKey(kid=r["kid"], alg=r["alg"], status=r["status"], jwk=r["private_jwk"])
         for r in rows
     )
 
@@ -297,9 +309,10 @@ class KeyNotRetirable(ValueError):
 
 
 async def retire_key(conn: Connection, keyset: str, kid: str) -> None:
-    """Retire a verify-only key (previous, or a staged one): tokens it signed stop verifying
-    once processes reload the key ring. Retire a previous key only after the longest access
-    token it signed has expired (`jwt_exp` after the rotation that replaced it)."""
+    """Retire a verify-only key (previous, or a staged one) now: tokens it signed stop verifying
+    once processes reload the key ring (within `keys.refresh_interval`). A previous key
+    retires itself once the tokens it signed have expired (`neo.core.key_refresh`); retiring
+    it sooner refuses tokens it signed that are still unexpired."""
     async with conn.transaction():
         await store.lock_keyset(conn, keyset)
         if not await store.revoke_signing_key(conn, keyset, kid):

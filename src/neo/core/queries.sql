@@ -21,7 +21,7 @@ insert into neo_core.signing_keys (keyset, kid, alg, status, private_jwk, activa
 values ($1, $2, $3, $4, $5::jsonb, case when $4 = 'current' then now() end);
 
 -- name: retire_current_key
-update neo_core.signing_keys set status = 'previous'
+update neo_core.signing_keys set status = 'previous', signed_until = now()
 where keyset = $1 and status = 'current';
 
 -- name: revoke_signing_key
@@ -29,6 +29,14 @@ where keyset = $1 and status = 'current';
 -- verifies. The signing (current) key cannot be retired.
 update neo_core.signing_keys set status = 'revoked'
 where keyset = $1 and kid = $2 and status in ('previous', 'standby')
+returning kid;
+
+-- name: revoke_expired_keys
+-- Automatic retirement: previous keys that stopped signing more than $2 seconds ago. One
+-- statement, so processes running it at once retire each key once (a second run finds none).
+update neo_core.signing_keys set status = 'revoked'
+where keyset = $1 and status = 'previous'
+  and signed_until < now() - make_interval(secs => $2::float8)
 returning kid;
 
 -- name: activate_standby_key

@@ -1,13 +1,16 @@
 """The core's running state: database pools, keys, gateway and metrics of one process.
 
 `start_core` is called from the app's lifespan: it migrates the database (under the advisory
-lock), prepares the `authenticator` login, loads the key set, and opens the pools. Nothing
-here is a module-level singleton; the `Core` object travels on `app.state.core`.
+lock), prepares the `authenticator` login, retires expired keys and loads the key set, opens
+the pools and starts the key refresh (`key_refresh`: every `keys.refresh_interval` seconds,
+stopped by `Core.close`). Nothing here is a module-level singleton; the `Core` object travels
+on `app.state.core`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -20,13 +23,16 @@ from neo.core import store
 from neo.core.db import Connection, Database
 from neo.core.errors import Dialects
 from neo.core.gateway import Gateway
+from neo.core.key_refresh import reload_signing_keys, retire_expired_keys, uses_stored_keys
 from neo.core.keys import KeyRing, load_keyring
+from neo.core.logging import get_logger
 from neo.core.metrics import Metrics
 from neo.core.migrations import MigrationSource, apply_migrations, pending_migrations
 from neo.core.settings import CoreSettings
 
 _PASSWORD_ATTEMPTS = 8
 CORE_MIGRATIONS = MigrationSource("core", Path(__file__).with_name("migrations"))
+log = get_logger("neo.core")
 
 
 class NotConfigured(RuntimeError):
@@ -44,6 +50,7 @@ class Core:
     metrics: Metrics
     dialects: Dialects
     migration_sources: list[MigrationSource] = field(default_factory=list)
+    _refresher: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def public_url(self) -> str:
@@ -59,8 +66,37 @@ class Core:
             return [f"database unreachable: {type(exc).__name__}"]
         return [f"migration pending: {m.label}" for m in pending]
 
+    async def refresh_keys(self) -> None:
+        """Retire expired keys, then take the key set's live keys if they changed (one run of
+        what the background refresh does every `keys.refresh_interval` seconds)."""
+        if not uses_stored_keys(self.settings):
+            return
+        async with self.db.admin.acquire() as conn:
+            await retire_expired_keys(conn, self.settings)
+            ring = await reload_signing_keys(conn, self.keys, self.settings.keys.keyset)
+        if ring is not None:
+            self.keys = ring
+            self.gateway.use_keys(ring)
+
+    def start_key_refresh(self) -> None:
+        """Run `refresh_keys` every `keys.refresh_interval` seconds until `close`."""
+        if uses_stored_keys(self.settings) and self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="neo.core.keys")
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.keys.refresh_interval)
+            try:
+                await self.refresh_keys()
+            except Exception:  # the database is away: keep the ring, try again later
+                log.exception("core.keys_refresh_failed")
+
     async def close(self) -> None:
-        """Close the pools."""
+        """Stop the key refresh and close the pools."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
         await self.db.close()
 
 
@@ -129,6 +165,7 @@ async def start_core(
     conn = await asyncpg.connect(owner)
     try:
         password = await prepare_database(conn, sources)
+        await retire_expired_keys(conn, settings)
         keys = await load_keyring(conn, settings.keys, public_url=public_url(settings))
         if settings.db.api_url is not None:
             api = settings.db.api_url.get_secret_value()
@@ -151,4 +188,6 @@ async def start_core(
             "api": (db.api.get_size(), db.api.get_idle_size() + len(db.warm)),
         }
     )
-    return Core(settings, db, keys, Gateway(keys, settings.gateway), metrics, dialects, sources)
+    core = Core(settings, db, keys, Gateway(keys, settings.gateway), metrics, dialects, sources)
+    core.start_key_refresh()
+    return core

@@ -48,6 +48,9 @@ class KeySettings(Section):
     `jwt_secret` is Supabase's legacy HS256 secret (JWT_SECRET); unset, NEO generates one per
     key set. `jwt_keys` takes a JSON list of JWKs like GoTrue's GOTRUE_JWT_KEYS: the key with
     `key_ops` containing `sign` (or the first private key) signs, the others only verify.
+    Keys from the database are reloaded every `refresh_interval` seconds by each process, and
+    a rotated-out key retires itself once the tokens it signed have expired (`auto_retire`,
+    `neo.core.key_refresh`); configured keys are neither reloaded nor retired.
     """
 
     keyset: str = Field("default", pattern=r"^[a-z0-9_-]{1,40}$")
@@ -59,6 +62,10 @@ class KeySettings(Section):
     # Supabase's legacy JWT secret verifies kid-less HS256 tokens (the legacy anon and
     # service_role keys among them). False: only keys with a `kid` verify (auth-security D2).
     legacy_hs256: bool = True
+    # Retire a previous key once the longest access token it could have signed has expired
+    # (auth's jwt_exp + refresh_interval + 60 s after the rotation that replaced it).
+    auto_retire: bool = True
+    refresh_interval: float = Field(60.0, gt=0, le=3600)  # seconds between key-set reloads
     api_key_ttl_days: int = Field(3650, ge=1)
 
 
@@ -86,3 +93,6 @@ class CoreSettings(Section):
     keys: KeySettings
     gateway: GatewaySettings
     log: LogSettings
+    # The longest access-token lifetime the keys sign (auth's jwt_exp, filled in by the
+    # settings tree): how long a rotated-out key must keep verifying.
+    token_ttl: int = Field(3600, ge=1)

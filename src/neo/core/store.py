@@ -54,6 +54,13 @@ async def revoke_signing_key(conn: Connection, keyset: str, kid: str) -> bool:
     return await conn.fetchval(QUERIES["revoke_signing_key"], keyset, kid) is not None
 
 
+async def revoke_expired_keys(conn: Connection, keyset: str, older_than: float) -> list[str]:
+    """Retire the previous keys that stopped signing more than `older_than` seconds ago;
+    their kids."""
+    rows = await conn.fetch(QUERIES["revoke_expired_keys"], keyset, older_than)
+    return [r["kid"] for r in rows]
+
+
 async def activate_standby_key(conn: Connection, keyset: str) -> str | None:
     """The standby key becomes current; its kid, or None when there was none."""
     kid: str | None = await conn.fetchval(QUERIES["activate_standby_key"], keyset)
