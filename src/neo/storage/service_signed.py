@@ -1,16 +1,30 @@
 """Signed URLs: download tokens for one or many objects, and signed upload URLs.
 
-Tokens are JWTs signed by the core's key ring (the HS256 secret or the current key) with
-storage-api's claims: `url` = "bucket/key", plus NEO's `scope` ("download" | "upload") so a
-download token cannot upload; upload tokens carry `owner` and `upsert`. Creating a token
-needs the caller's SELECT (download) or INSERT (upload) rights; using one needs no auth.
+Tokens are HS256 JWTs with storage-api's claims: `url` = "bucket/key", plus NEO's `scope`
+("download" | "upload") so a download token cannot upload; upload tokens carry `owner` and
+`upsert`. Creating a token needs the caller's SELECT (download) or INSERT (upload) rights;
+using one needs no auth.
+
+As in Supabase, storage signs URLs with a key of its own, not with auth's signing keys: a
+signed URL stays valid until its own expiry (up to `max_signed_url_expires`, ten years)
+whatever happens to the keys that sign access tokens (rotation, automatic retirement one
+token lifetime later, `keys.legacy_hs256` off). The key is derived from the key set's JWT
+secret (HMAC-SHA256 with a fixed label), so every process and instance sharing the key set
+signs and verifies alike, and it is named by its own `kid`, which no access-token key has:
+a URL token is never an access token. Tokens from before this key (signed by the key ring)
+are still verified by the key ring, until their key is retired.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import time
 from typing import Any
 from urllib.parse import quote
+
+import jwt
 
 from neo.core.errors import InvalidToken
 from neo.storage.caller import Caller
@@ -23,10 +37,45 @@ from neo.storage.transform import parse_transform
 NOT_ACCESSIBLE = "Either the object does not exist or you do not have access to it"
 
 
+URL_KID = "neo-storage-url-1"
+_URL_KEY_LABEL = b"neo storage signed URLs, key 1"
+
+
+@functools.lru_cache(maxsize=8)
+def _url_key(jwt_secret: str) -> bytes:
+    """Storage's URL-signing key of a key set, derived from its JWT secret."""
+    return hmac.new(jwt_secret.encode(), _URL_KEY_LABEL, hashlib.sha256).digest()
+
+
 def _sign(state: StorageState, claims: dict[str, Any], expires_in: int) -> str:
     now = int(time.time())
     expires_in = min(expires_in, state.settings.max_signed_url_expires)
-    return state.core.keys.sign(claims | {"iat": now, "exp": now + expires_in})
+    key = _url_key(state.core.keys.jwt_secret)
+    payload = claims | {"iat": now, "exp": now + expires_in}
+    return jwt.encode(payload, key, algorithm="HS256", headers={"kid": URL_KID})
+
+
+def _verify(state: StorageState, token: str) -> dict[str, Any]:
+    """The claims of a token signed with storage's URL key, or (older URLs) by the key ring."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        kid = None  # malformed: the key ring names the fault as it does for any token
+    if kid != URL_KID:
+        try:
+            return state.core.keys.verify(token)
+        except InvalidToken as exc:
+            raise InvalidJWT(exc.reason) from None
+    key = _url_key(state.core.keys.jwt_secret)
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=["HS256"], options={"verify_aud": False, "require": ["exp"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidJWT("JWT expired") from None
+    except jwt.PyJWTError:
+        raise InvalidJWT("JWT cryptographic operation failed") from None
+    return claims
 
 
 def _path(bucket_id: str, key: str) -> str:
@@ -74,10 +123,7 @@ def verify_token(
     """The claims of a valid token for exactly this object and scope."""
     if not token:
         raise InvalidJWT("Missing token")
-    try:
-        claims = state.core.keys.verify(token)
-    except InvalidToken as exc:
-        raise InvalidJWT(exc.reason) from None
+    claims = _verify(state, token)
     if "exp" not in claims or claims.get("url") != f"{bucket_id}/{key}":
         raise InvalidSignature()
     if claims.get("scope", "download") != scope:
