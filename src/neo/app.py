@@ -183,8 +183,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class NeoApp(FastAPI):
-    """FastAPI with one layer in front for HTTP requests: `Edge` (request id, CORS, key
-    resolution, metrics, access log, fast routes), then FastAPI's own stack (`framework`).
+    """FastAPI with one layer in front for HTTP requests and WebSocket sessions: `Edge`
+    (request id, CORS, key resolution, metrics, access log, fast routes), then FastAPI's own
+    stack (`framework`).
 
     `Edge` sits in front of FastAPI's outer layers rather than inside them, so a hot route
     crosses one ASGI wrapper, and responses FastAPI renders itself (a 500) carry the request
@@ -194,7 +195,7 @@ class NeoApp(FastAPI):
     edge: Edge | None = None  # set by `create_app`
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.edge is not None:
+        if scope["type"] in ("http", "websocket") and self.edge is not None:
             scope["app"] = self
             await self.edge(scope, receive, send)
         else:

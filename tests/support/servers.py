@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -42,12 +43,21 @@ def live_server(settings: Settings) -> Iterator[str]:
     settings = settings.model_copy(
         update={"api": settings.api.model_copy(update={"port": port, "host": "127.0.0.1"})}
     )
+    with serve_asgi(create_app(settings), port=port) as url:
+        yield url
+
+
+@contextmanager
+def serve_asgi(app: Any, *, port: int | None = None, lifespan: str = "on") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn (the protocol `neo start` serves with) on a loopback
+    port in a thread; yield its URL."""
+    port = port or free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_config=None,
-        lifespan="on",
+        lifespan=lifespan,  # type: ignore[arg-type]
         http=SendfileProtocol,  # as `neo start` serves
     )
     server = uvicorn.Server(config)

@@ -104,7 +104,8 @@ class RequestIds:
 
 
 class Edge:
-    """The app's front layer, for every HTTP request:
+    """The app's front layer, for every HTTP request (WebSocket sessions get 1, 3 and 5:
+    `_websocket`):
 
     1. `x-request-id`: a well-formed incoming one is kept, otherwise one is assigned; it is
        put in `scope["state"]` and on the response.
@@ -136,6 +137,9 @@ class Edge:
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -192,6 +196,40 @@ class Edge:
         finally:
             self._record(scope, status, time.perf_counter() - started, request_id)
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket session: the request id as for HTTP (on the handshake's answer, accept
+        or denial), registered keys resolved before routing, and at its end the counter
+        `neo_http_requests` under method `WEBSOCKET` with the handshake's status (101 when
+        accepted, 403 when closed before accepting, a denial response's own) and the access
+        log line with the session's length. Sessions stay out of the latency histogram."""
+        incoming = next((v for n, v in scope["headers"] if n == b"x-request-id"), None)
+        request_id = _valid_id(incoming) or self.ids.next()
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
+        started = time.perf_counter()
+
+        async def edge_send(message: Message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind in ("websocket.accept", "websocket.http.response.start"):
+                status = 101 if kind == "websocket.accept" else message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+            elif kind == "websocket.close" and status == 500:
+                status = 403  # closed before accepting: the server answers the handshake 403
+            await send(message)
+
+        try:
+            gateway = gateway_of(scope)
+            keys = gateway.registered_keys(scope) if gateway is not None else []
+            if gateway is None or not keys:
+                await self.app(scope, receive, edge_send)
+                return
+            with gateway.resolved(await gateway.preresolve(keys)):
+                await self.app(scope, receive, edge_send)
+        finally:
+            self._record(scope, status, time.perf_counter() - started, request_id)
+
     async def _route(
         self, scope: Scope, receive: Receive, send: Send, sent: Callable[[], bool]
     ) -> None:
@@ -207,7 +245,8 @@ class Edge:
             await self.render(exc, Request(scope))(scope, receive, send)
 
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
-        method: str = scope["method"]
+        websocket = scope["type"] == "websocket"
+        method: str = "WEBSOCKET" if websocket else scope["method"]
         route: Any = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         key = (method, template, status)
@@ -216,12 +255,13 @@ class Edge:
             metrics = self.metrics
             series = (
                 metrics.requests.labels(method, template, str(status)),
-                metrics.latency.labels(method, template),
+                None if websocket else metrics.latency.labels(method, template),
             )
             if len(self._series) < _SERIES_MAX:
                 self._series[key] = series
         series[0].inc()
-        series[1].observe(seconds)
+        if series[1] is not None:
+            series[1].observe(seconds)
         if self.access_log and _stdlib_log.isEnabledFor(logging.INFO):
             log.info(
                 "http.request_served",

@@ -68,8 +68,9 @@ async def _sandbox(core: Core, actor: Actor, websocket: WebSocket, sandbox_id: s
 
 
 async def refuse(websocket: WebSocket, error: NeoError) -> None:
-    """Answer a WebSocket request with an HTTP error in the API's shape (no upgrade)."""
-    request_id = uuid.uuid4().hex
+    """Answer a WebSocket request with an HTTP error in the API's shape (no upgrade), under
+    the request id the app's front layer gave the session."""
+    request_id = websocket.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
     message = error.message if error.status < 500 or error.expose else "Internal error"
     body = {"code": error.code, "message": message, "request_id": request_id}
     log.info("sandbox.terminal_refused", code=error.code, request_id=request_id)
