@@ -8,12 +8,14 @@ bucket `shared` fully usable by any signed-in user, bucket `private` owner-only 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,7 +46,21 @@ create policy buckets_read on storage.buckets for select to authenticated using 
 
 
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
+def s3_server() -> Iterator[dict[str, str]]:
+    """The S3 server the S3 backend is tested against: `endpoint`, `access_key`,
+    `secret_key`. `NEO_TEST_S3_URL` (with `NEO_TEST_S3_ACCESS_KEY` / `NEO_TEST_S3_SECRET_KEY`)
+    names a running one (`scripts/radosgw-tests` starts Ceph's radosgw for it); otherwise moto
+    in server mode on loopback (it accepts any credentials)."""
+    if url := os.environ.get("NEO_TEST_S3_URL"):
+        access, secret = os.environ["NEO_TEST_S3_ACCESS_KEY"], os.environ["NEO_TEST_S3_SECRET_KEY"]
+        yield {"endpoint": url, "access_key": access, "secret_key": secret}
+        return
+    with moto_server() as url:
+        yield {"endpoint": url, "access_key": "test", "secret_key": "test"}
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
     """A real S3 API on loopback: moto's server mode, in a child process."""
     port = free_port()
     cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
@@ -85,9 +101,9 @@ def storage_section(backend: str, request: pytest.FixtureRequest) -> dict[str, A
     """The `storage` settings for this module's backend (a fresh S3 bucket for S3)."""
     if backend == "local":
         return {}
-    url = request.getfixturevalue("moto_url")
-    s3 = {"endpoint": url, "bucket": f"neo-{uuid.uuid4().hex[:10]}", "part_size": 5 << 20}
-    return {"backend": "s3", "s3": s3 | {"access_key": "test", "secret_key": "test"}}
+    server = request.getfixturevalue("s3_server")
+    s3 = {"bucket": f"neo-{uuid.uuid4().hex[:10]}", "part_size": 5 << 20}
+    return {"backend": "s3", "s3": s3 | server}
 
 
 @pytest.fixture(scope="module")

@@ -144,8 +144,8 @@ def test_kill_mid_multipart_upload_on_s3(
         "s3",
         endpoint_url=s3["endpoint"],
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
     )
     port, bucket = free_port(), f"crash-{uuid.uuid4().hex[:6]}"
     base = f"http://127.0.0.1:{port}/storage/v1"
