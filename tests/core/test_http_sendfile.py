@@ -1,7 +1,7 @@
 """`SendfileProtocol` behind a real uvicorn on loopback, driven over raw sockets: whole files,
 ranges after a first body chunk, HEAD, keep-alive, chunked responses, Starlette's
-`FileResponse` (pathsend), slow readers, clients that hang up mid-file, and TLS (no
-extensions offered, the bytes read and encrypted as usual)."""
+`FileResponse` (pathsend), slow readers, clients that hang up mid-file or before the
+response starts, and TLS (no extensions offered, the bytes read and encrypted as usual)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ MIB = 1024 * 1024
 class FileApp:
     """Serves `path` by zero-copy send: `GET /whole`, `GET /range?start&end` (a first body
     chunk of 10 bytes, then the rest of the range), `GET /chunked` (no Content-Length),
-    `GET /pathsend` (Starlette's FileResponse), `GET /ping`."""
+    `GET /pathsend` (Starlette's FileResponse), `GET /ping`, `GET /late` (the whole file
+    once the client has hung up)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -49,6 +50,10 @@ class FileApp:
         route = scope["path"]
         if route == "/pathsend":
             await FileResponse(self.path)(scope, receive, send)
+        elif route == "/late":
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            await self._file(scope, send, route)
         elif route == "/ping":
             await send({"type": "http.response.start", "status": 200, "headers": _length(4)})
             await send({"type": "http.response.body", "body": b"pong"})
@@ -235,6 +240,16 @@ def test_client_hanging_up_mid_file_ends_the_response_cleanly(served: Any) -> No
     with _connect(address) as sock:
         _request(sock, "/ping")
         assert _response(sock)[1] == b"pong"
+
+
+def test_client_hanging_up_before_the_response_starts_drops_it_quietly(served: Any) -> None:
+    app, address = served
+    with _connect(address) as sock:
+        _request(sock, "/late")
+    deadline = time.monotonic() + 10
+    while "/late" not in app.finished:  # the app ended without an error
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

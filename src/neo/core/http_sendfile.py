@@ -58,6 +58,8 @@ class _SendfileCycle(RequestResponseCycle):
         if kind not in (ZEROCOPY, PATHSEND):
             await super().send(message)
             return
+        if self.disconnected:  # uvicorn drops every message once the client has left (even
+            return  # the start: the response may not have started)
         if not self.response_started or self.response_complete:
             raise RuntimeError(f"Unexpected ASGI message '{kind}'.")
         if kind == PATHSEND:
