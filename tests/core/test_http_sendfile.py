@@ -242,6 +242,23 @@ def test_client_hanging_up_mid_file_ends_the_response_cleanly(served: Any) -> No
         assert _response(sock)[1] == b"pong"
 
 
+def test_a_copy_cut_short_never_sends_a_byte_to_another_connection(served: Any) -> None:
+    """A client that leaves mid-file while the next one connects: the copy must not go on
+    writing to the descriptor number, which by then names the next connection's socket."""
+    _, address = served
+    for _ in range(10):
+        leaving = socket.socket()
+        leaving.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        leaving.connect(address)
+        _request(leaving, "/whole")
+        leaving.recv(65536)
+        leaving.close()  # a plain close: the server learns it only from its next sends
+        with _connect(address) as sock:
+            _request(sock, "/ping")
+            headers, body = _response(sock)
+            assert (headers["status"], body) == ("200", b"pong")
+
+
 def test_client_hanging_up_before_the_response_starts_drops_it_quietly(served: Any) -> None:
     app, address = served
     with _connect(address) as sock:

@@ -9,8 +9,11 @@ from the file to the connection's socket in the kernel, never through Python buf
   bytes leave in order;
 * each `os.sendfile` call runs in a worker thread (a cold file blocks on the disk, which
   must not stall the event loop) on the non-blocking socket; when the socket is full the
-  cycle waits for it to become writable (a `dup` of it watched by the loop: loops refuse to
-  watch a transport's own descriptor), so a slow reader holds no thread and no memory;
+  cycle waits for it to become writable (watched by the loop), so a slow reader holds no
+  thread and no memory;
+* the copy works on its own duplicates of the socket and the file descriptors, closed only
+  once no worker thread uses them: a descriptor number closed under a running copy (the
+  client left, the response ended) could name another connection's socket by then;
 * a client that hangs up ends the copy and the connection; HEAD sends no body; a chunked
   response (no Content-Length) gets its bytes read and sent as ordinary body messages;
 * TLS connections (uvicorn's own `ssl_*` options) are not offered the extensions.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from typing import IO, Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -132,20 +136,18 @@ class _SendfileCycle(RequestResponseCycle):
 
 async def _copy(transport: asyncio.Transport, fd: int, offset: int, count: int) -> int:
     """sendfile(2) `count` bytes of `fd` from `offset` to the transport's socket; how many
-    were sent (fewer when the peer went away or the file ended early)."""
+    were sent (fewer when the peer went away, the transport closed or the file ended early)."""
     sock = cast(Any, transport.get_extra_info("socket")).fileno()
+    copy = _Descriptors(sock, fd)
     loop = asyncio.get_running_loop()
-    watcher: int | None = None
     sent = 0
     try:
-        while sent < count:
+        while sent < count and not transport.is_closing():
+            size = min(count - sent, _SENDFILE_MAX)
             try:
-                n = await loop.run_in_executor(
-                    None, os.sendfile, sock, fd, offset + sent, min(count - sent, _SENDFILE_MAX)
-                )
+                n = await loop.run_in_executor(None, copy.sendfile, offset + sent, size)
             except BlockingIOError:
-                watcher = watcher if watcher is not None else os.dup(sock)
-                await _writable(loop, watcher)
+                await _writable(loop, copy.sock)
                 continue
             except OSError:  # reset, broken pipe: the client hung up
                 return sent
@@ -153,9 +155,52 @@ async def _copy(transport: asyncio.Transport, fd: int, offset: int, count: int) 
                 return sent
             sent += n
     finally:
-        if watcher is not None:
-            os.close(watcher)
+        copy.close()
     return sent
+
+
+class _Descriptors:
+    """The copy's own duplicates of the socket and file descriptors, closed only once no
+    worker thread uses them.
+
+    The transport closes its socket when the client leaves, and the caller closes its file
+    when the response ends, also while a sendfile(2) call may still be queued or running in
+    a worker thread (a cancelled await does not stop the thread). A number closed under it
+    could by then name another connection's socket or another file: the bytes of one object
+    would go to another client. Duplicates keep both open until the last call has returned.
+    """
+
+    def __init__(self, sock: int, fd: int) -> None:
+        self.sock, self.fd = os.dup(sock), os.dup(fd)
+        self._lock = threading.Lock()
+        self._busy = self._closing = self._closed = False
+
+    def sendfile(self, offset: int, count: int) -> int:
+        """One sendfile(2) call (in a worker thread); 0 once the copy is closed."""
+        with self._lock:
+            if self._closing:
+                return 0
+            self._busy = True
+        try:
+            return os.sendfile(self.sock, self.fd, offset, count)
+        finally:
+            with self._lock:
+                self._busy = False
+                if self._closing:
+                    self._release()
+
+    def close(self) -> None:
+        """Close both now, or as soon as the running call returns."""
+        with self._lock:
+            self._closing = True
+            if not self._busy:
+                self._release()
+
+    def _release(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self.sock)
+            os.close(self.fd)
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
