@@ -1,14 +1,15 @@
 """Object downloads and uploads on the fast lane, over real HTTP (`neo start`'s protocol,
 so local objects past their first chunk leave by sendfile, S3 ones stream): whole objects,
-ranges across the first chunk, HEAD, conditional requests, a client that hangs up; and the
-fast routes never take a request a specific route serves; read-ahead serves only the
-version the row names."""
+ranges, HEAD, conditional requests, a client that hangs up, no file left open by a
+download that fails or is abandoned; and the fast routes never take a request a specific
+route serves; read-ahead serves only the version the row names."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,10 +22,10 @@ from starlette.routing import Route
 
 from neo.storage import StorageState
 from neo.storage.backends import Location
-from tests.conftest import DEMO_SERVICE_KEY
+from tests.conftest import DEMO_ANON_KEY, DEMO_SERVICE_KEY
 
 AUTH = {"authorization": f"Bearer {DEMO_SERVICE_KEY}"}
-SIZE = 3 * 1024 * 1024 + 17  # past the 1 MiB the backend reads when it opens an object
+SIZE = 3 * 1024 * 1024 + 17  # past the 2 MiB the local backend has the kernel read ahead
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def stored(http: httpx.Client) -> tuple[str, bytes]:
     return bucket, data
 
 
-def test_whole_object_and_ranges_across_the_first_chunk(
+def test_whole_objects_of_every_size_and_ranges(
     http: httpx.Client, stored: tuple[str, bytes]
 ) -> None:
     bucket, data = stored
@@ -61,6 +62,14 @@ def test_whole_object_and_ranges_across_the_first_chunk(
         assert span.headers["content-range"] == f"bytes {start}-{end}/{SIZE}"
         assert span.content == data[start : end + 1]
     assert http.get(f"/storage/v1/object/{bucket}/small.bin").content == b"tiny"
+    raw = {"content-type": "application/octet-stream"}
+    edge = os.urandom(64 * 1024 + 1)  # one byte past what is read whole on open
+    for name, body in (("empty.bin", b""), ("edge.bin", edge), ("edge-1.bin", edge[:-1])):
+        url = f"/storage/v1/object/{bucket}/{name}"
+        assert http.post(url, content=body, headers=raw).is_success
+        got = http.get(url)
+        assert (got.status_code, got.headers["content-length"]) == (200, str(len(body)))
+        assert got.content == body
 
 
 def test_head_and_conditional_requests_send_no_body(
@@ -84,9 +93,70 @@ def test_a_client_hanging_up_mid_object_leaves_the_server_serving(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         request = f"GET /storage/v1/object/{bucket}/big.bin HTTP/1.1\r\nHost: t\r\n"
         sock.sendall(f"{request}Authorization: {AUTH['authorization']}\r\n\r\n".encode())
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200"), head[:300]
         sock.close()
     assert http.get(f"/storage/v1/object/{bucket}/big.bin").content == data
+
+
+def _open_files() -> int:
+    """This process's open descriptors (the live server runs in it) once the count holds
+    still for 0.2 s (5 s at most): a download may close its file just after its response."""
+    counts = [-1, -2]
+    deadline = time.monotonic() + 5
+    while len(set(counts[-3:])) > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        counts.append(len(os.listdir("/proc/self/fd")))
+    return counts[-1]
+
+
+def test_failed_refused_and_abandoned_downloads_leave_no_file_open(
+    server_url: str, http: httpx.Client, stored: tuple[str, bytes]
+) -> None:
+    bucket, _ = stored
+    url = f"/storage/v1/object/{bucket}/big.bin"
+    address = urlsplit(server_url)
+    anon = {"authorization": f"Bearer {DEMO_ANON_KEY}", "apikey": DEMO_ANON_KEY}
+    request = f"GET {url} HTTP/1.1\r\nHost: t\r\nAuthorization: {AUTH['authorization']}\r\n\r\n"
+
+    def downloads() -> None:
+        refused = http.get(url, headers=anon)  # opened ahead, then no row for anon (RLS)
+        assert refused.json()["statusCode"] == "404"
+        missing = http.get(f"/storage/v1/object/{bucket}/none.bin")
+        assert missing.json()["statusCode"] == "404"
+        assert http.get(url, headers={"range": f"bytes={SIZE}-"}).status_code == 416
+        for wait_for_bytes in (True, False):  # hang up mid-body, or before any answer
+            sock = socket.create_connection((address.hostname, address.port), timeout=30)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            sock.sendall(request.encode())
+            if wait_for_bytes:
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            sock.close()
+        assert http.get(f"/storage/v1/object/{bucket}/small.bin").is_success
+
+    downloads()  # connections of the pools and clients opened once, not counted
+    before = _open_files()
+    for _ in range(10):
+        downloads()
+    assert _open_files() <= before + 2  # a leak would leave 10 or more
+
+
+def test_public_route_serves_public_buckets_only(
+    http: httpx.Client, stored: tuple[str, bytes]
+) -> None:
+    private, _ = stored
+    public = uuid.uuid4().hex[:10]
+    assert http.post("/storage/v1/bucket", json={"name": public, "public": True}).is_success
+    raw = {"content-type": "text/plain"}
+    assert http.post(f"/storage/v1/object/{public}/p.txt", content=b"open", headers=raw).is_success
+    anyone = httpx.Client(base_url=http.base_url, timeout=60)  # no credentials at all
+    with anyone:
+        assert anyone.get(f"/storage/v1/object/public/{public}/p.txt").content == b"open"
+        cases = [(private, "small.bin", "Bucket not found"), (public, "none", "not_found"),
+                 (uuid.uuid4().hex, "p.txt", "Bucket not found")]  # fmt: skip
+        for bucket, key, error in cases:
+            res = anyone.get(f"/storage/v1/object/public/{bucket}/{key}")
+            assert (res.status_code, res.json()["error"]) == (400, error)
 
 
 def test_upload_routes_keep_their_errors_on_the_fast_lane(

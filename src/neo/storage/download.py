@@ -4,10 +4,10 @@ If-None-Match / If-Modified-Since (304), `?download` as Content-Disposition.
 The backend stream is opened before the response starts, so a version deleted meanwhile is
 a clean NoSuchKey rather than a broken body; the database connection is long released.
 A plain GET of a local object may find its bytes opened while its row was read
-(`read_ahead`). A local object read whole by `open` (up to 1 MiB) is sent as one body; a
-larger one sends its first chunk and then, when the server offers ASGI's zero-copy send
-(`neo start` does), has the server copy the rest from the open file with sendfile(2);
-otherwise, and for S3, the bytes are streamed.
+(`read_ahead`). A small local span (64 KiB at most) is read when the file is opened and
+sent as one body; the bytes of a larger one, when the server offers ASGI's zero-copy send
+(`neo start` does), are copied by the server from the open file with sendfile(2), never
+through Python; otherwise (an in-process client, TLS), and for S3, they are streamed.
 """
 
 from __future__ import annotations
@@ -133,17 +133,16 @@ def _body_response(
 ) -> Response:
     """The opened bytes as one body, a zero-copy send, or a stream (see the module doc)."""
     if isinstance(stream, LocalStream):
-        if not stream.left:
-            stream.close()
-            return Response(stream.first, status_code=status, headers=headers, media_type=mime)
-        if ZEROCOPY in request.scope.get("extensions", {}):
+        if stream.body is not None:
+            return Response(stream.body, status_code=status, headers=headers, media_type=mime)
+        if ZEROCOPY in request.scope.get("extensions", ()):
             return ZeroCopyResponse(stream, status_code=status, headers=headers, media_type=mime)
     return StreamingResponse(stream, status_code=status, headers=headers, media_type=mime)
 
 
 class ZeroCopyResponse(Response):
-    """A local file's span: its first chunk as a body message, the rest by the server's
-    `http.response.zerocopysend` from the open file. The file is closed at the end."""
+    """A local file's span, sent by the server's `http.response.zerocopysend` from the open
+    file. The file is closed at the end."""
 
     def __init__(
         self, stream: LocalStream, *, status_code: int, headers: dict[str, str], media_type: str
@@ -161,8 +160,6 @@ class ZeroCopyResponse(Response):
                     "headers": self.raw_headers,
                 }
             )
-            if stream.first:
-                await send({"type": "http.response.body", "body": stream.first, "more_body": True})
             await send(
                 {
                     "type": ZEROCOPY,

@@ -51,6 +51,15 @@ select id, bucket_id, name, owner, owner_id, version, metadata, user_metadata,
 from storage.objects
 where bucket_id = $1 and name = $2;
 
+-- name: select_public_object
+-- An object of a public bucket, for anyone, in one statement: no row when the bucket is
+-- missing, `public` false when it is not public, a null `version` when the key is missing.
+select b.public, o.id, o.bucket_id, o.name, o.owner, o.owner_id, o.version, o.metadata,
+       o.user_metadata, o.created_at, o.updated_at, o.last_accessed_at
+from storage.buckets b
+left join storage.objects o on o.bucket_id = b.id and o.name = $2
+where b.id = $1;
+
 -- name: lock_object
 select id, version from storage.objects where bucket_id = $1 and name = $2 for update;
 

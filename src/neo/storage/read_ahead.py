@@ -1,12 +1,12 @@
-"""Reading a local object's bytes while its row is read: a download's disk read and its
-transaction overlap instead of following each other.
+"""Opening a local object's file while its row is read: a download's file lookup and its
+database round trips overlap instead of following each other.
 
 A key's folder on local disk holds its versions; almost always exactly one, the current
-one. For a plain GET (no range, no condition) `ReadAhead` opens that one version and reads
-its first chunk in a worker thread while the transaction runs; the row then says which
-version the caller may read (RLS decides), and the guess is used only if it names the same
-version, otherwise it is closed and the object opened as usual. Nothing is sent before the
-row is read, so the guess grants nothing.
+one. For a plain GET (no range, no condition) `ReadAhead` opens that one version in a
+worker thread while the row is read; the row then says which version the caller may read
+(RLS decides), and the guess is used only if it names the same version, otherwise it is
+closed and the object opened as usual. Nothing is sent before the row is read, so the
+guess grants nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class ReadAhead:
         if guess is None:
             return None
         found, stream = guess
-        if found == version and len(stream.first) + stream.left == size:
+        if found == version and stream.left == size:
             return stream
         stream.close()
         return None

@@ -70,8 +70,13 @@ async def public_download(request: Request) -> Response:
     """GET/HEAD /object/public/{bucket_id}/{key}: an object of a public bucket, for anyone."""
     state = await get_state(request)
     bucket_id, key = request.path_params["bucket_id"], request.path_params["key"]
-    row = await objects.find_public_object(state, bucket_id, key)
-    return await object_response(state, request, row, download=request.query_params.get("download"))
+    download = request.query_params.get("download")
+    ahead = ReadAhead(state, request, bucket_id, key)
+    try:
+        row = await objects.find_public_object(state, bucket_id, key)
+        return await object_response(state, request, row, download=download, ahead=ahead)
+    finally:
+        ahead.drop()
 
 
 async def download(request: Request) -> Response:

@@ -215,7 +215,7 @@ async def _save_row(
 
 async def find_object(caller: Caller, bucket_id: str, key: str) -> dict[str, Any]:
     """An object's row as the caller may see it; NoSuchKey otherwise."""
-    async with caller.tx() as conn:
+    async with caller.reader() as conn:
         row = await store.select_object(conn, bucket_id, key)
     if row is None or not row.get("version"):
         raise NoSuchKey()
@@ -229,10 +229,11 @@ async def read_object(
     use: Callable[[dict[str, Any]], Coroutine[Any, Any, T]],
 ) -> T:
     """`use` of the object's row as the caller may see it (NoSuchKey otherwise), started as
-    soon as the row is read: a download opens the bytes while the transaction commits."""
+    soon as the row is read: a download opens the bytes while the transaction, if any
+    (`Caller.reader`), commits."""
     using: asyncio.Future[T] | None = None
     try:
-        async with caller.tx() as conn:
+        async with caller.reader() as conn:
             row = await store.select_object(conn, bucket_id, key)
             if row is None or not row.get("version"):
                 raise NoSuchKey()
@@ -245,13 +246,12 @@ async def read_object(
 
 
 async def find_public_object(state: StorageState, bucket_id: str, key: str) -> dict[str, Any]:
-    """An object of a public bucket, for anyone."""
-    async with state.core.db.transaction() as conn:
-        bucket = await store.select_bucket(conn, bucket_id)
-        if bucket is None or not bucket["public"]:
-            raise NoSuchBucket()
-        row = await store.select_object(conn, bucket_id, key)
-    if row is None or not row.get("version"):
+    """An object of a public bucket, for anyone: one statement as storage itself."""
+    async with state.core.db.admin.acquire() as conn:
+        row = await store.select_public_object(conn, bucket_id, key)
+    if row is None or not row["public"]:
+        raise NoSuchBucket()
+    if not row.get("version"):
         raise NoSuchKey()
     return row
 

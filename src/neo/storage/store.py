@@ -112,6 +112,11 @@ async def select_object(conn: Connection, bucket_id: str, name: str) -> Row | No
     return _row(await conn.fetchrow(QUERIES["select_object"], bucket_id, name))
 
 
+async def select_public_object(conn: Connection, bucket_id: str, name: str) -> Row | None:
+    """One object's row and its bucket's `public` flag (see the query)."""
+    return _row(await conn.fetchrow(QUERIES["select_public_object"], bucket_id, name))
+
+
 async def lock_object(conn: Connection, bucket_id: str, name: str) -> Row | None:
     """Lock an object's row for the transaction; its id and version."""
     async with _mapped():

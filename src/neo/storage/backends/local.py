@@ -23,28 +23,27 @@ from neo.storage.backends import Location, Written
 
 TMP_DIR = "#tmp"
 WRITE_BUFFER = 8 * 1024 * 1024
-READ_CHUNK = 1024 * 1024  # the first read (small objects: the whole object)
+READ_CHUNK = 1024 * 1024  # the first read when streamed (small objects: the whole object)
+SMALL_BODY = 64 * 1024  # spans up to this are read by `open`, in its thread hop
 STREAM_CHUNK = 4 * 1024 * 1024  # later reads: fewer thread hops for large objects (+25% MB/s)
 HASH_INLINE = 64 * 1024  # smaller objects are hashed on the event loop (~0.1 ms at most)
 
 
 class LocalStream:
-    """An open file read in chunks from `start` to `end` (inclusive) off the event loop; the
-    first chunk is read by `open`, in the same thread hop that opened the file.
+    """An open file to send from `offset`, `left` bytes: by the server's zero-copy send
+    (`neo.core.http_sendfile`, from `handle`), or read in chunks off the event loop.
 
-    `first`, `handle`, `offset` and `left` let a response send the first chunk and have the
-    server copy the rest from the file itself (`neo.core.http_sendfile`)."""
+    `open` reads a span of at most `SMALL_BODY` bytes whole (`body`, the file then closed):
+    sent as a plain body, it costs no further thread hop. It reads no byte of a larger one:
+    a zero-copy send never has them pass through Python. (Asking the kernel to read ahead
+    on open, `posix_fadvise(WILLNEED)`, cost more CPU per download than it saved time:
+    bench/README.md.)"""
 
-    def __init__(self, handle: IO[bytes], start: int, end: int, first: bytes = b"") -> None:
+    def __init__(self, handle: IO[bytes], start: int, end: int, body: bytes | None = None) -> None:
         self._handle = handle
-        self._first = first
-        self.offset = start + len(first)  # where the bytes after the first chunk start
-        self._left = end - start + 1 - len(first)
-
-    @property
-    def first(self) -> bytes:
-        """The chunk `open` read (for a small object, all of it)."""
-        return self._first
+        self.offset = start
+        self._left = end - start + 1
+        self.body = body  # the whole span, read by `open` (a small one), else None
 
     @property
     def handle(self) -> IO[bytes]:
@@ -53,18 +52,21 @@ class LocalStream:
 
     @property
     def left(self) -> int:
-        """How many bytes follow the first chunk."""
+        """How many bytes to send, from `offset`."""
         return self._left
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self.body is not None:
+            yield self.body
+            return
         try:
-            if self._first:
-                yield self._first
+            size = READ_CHUNK  # the first read: a small object whole
             while self._left > 0:
-                chunk = await asyncio.to_thread(self._handle.read, min(STREAM_CHUNK, self._left))
+                chunk = await asyncio.to_thread(self._handle.read, min(size, self._left))
                 if not chunk:
                     break
                 self._left -= len(chunk)
+                size = STREAM_CHUNK
                 yield chunk
         finally:
             await self.aclose()
@@ -131,8 +133,8 @@ class LocalBackend:
         return await asyncio.to_thread(_open_stream, self.path(loc), start, end)
 
     async def open_only_version(self, bucket: str, key: str) -> tuple[str, LocalStream] | None:
-        """The version of `key` and its bytes opened (first chunk read) when exactly one version
-        is stored, else None: a guess made before the row naming the version is read."""
+        """The version of `key` and its file opened when exactly one version is stored, else
+        None: a guess made before the row naming the version is read."""
         return await asyncio.to_thread(self._open_only_version, Location(bucket, key, "v"))
 
     def _open_only_version(self, loc: Location) -> tuple[str, LocalStream] | None:
@@ -168,16 +170,20 @@ class LocalBackend:
 
 
 def _open_stream(path: Path, start: int, end: int | None) -> LocalStream:
-    handle = open(path, "rb")  # noqa: SIM115 (closed by the stream)
+    handle = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the stream)
     try:
         size = os.fstat(handle.fileno()).st_size
         last = size - 1 if end is None else min(end, size - 1)
-        handle.seek(start)
-        first = handle.read(min(READ_CHUNK, max(0, last - start + 1)))
+        span = max(0, last - start + 1)
+        if span > SMALL_BODY:
+            handle.seek(start)
+            return LocalStream(handle, start, last)
+        body = os.pread(handle.fileno(), span, start) if span else b""
     except BaseException:
         handle.close()
         raise
-    return LocalStream(handle, start, last, first)
+    handle.close()
+    return LocalStream(handle, start, last, body)
 
 
 def _open_only_version(folder: Path) -> tuple[str, LocalStream] | None:
