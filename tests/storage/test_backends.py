@@ -11,7 +11,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest_asyncio
 from fastapi import FastAPI
 
 from neo.storage import StorageState, sweep
@@ -20,14 +19,6 @@ from tests.conftest import DEMO_ANON_KEY, DEMO_SERVICE_KEY
 
 AUTH = {"authorization": f"Bearer {DEMO_SERVICE_KEY}"}
 LARGE = 11 * 1024 * 1024 + 123  # three 5 MiB parts on S3, the last one short
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def bucket(client: httpx.AsyncClient) -> str:
-    name = uuid.uuid4().hex[:10]
-    res = await client.post("/storage/v1/bucket", json={"name": name}, headers=AUTH)
-    assert res.status_code == 200, res.text
-    return name
 
 
 async def chunked(data: bytes) -> AsyncIterator[bytes]:

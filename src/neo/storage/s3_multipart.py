@@ -2,7 +2,8 @@
 8 MiB): parts are kept on local disk under `<resumable_dir>/s3/<uploadId>/` whatever the
 byte backend, and CompleteMultipartUpload streams them, in the order the client lists, into
 the backend as one new version and saves its row (nothing is visible before). Each part is
-written to a temp file and renamed, with its MD5 (the part's ETag) beside it. Uploads left
+written to a temp file and renamed, with its ETag beside it (its MD5, or with the `mtime`
+ETag algorithm `"<mtime ms hex>-<size hex>"`, no hash computed). Uploads left
 unfinished are removed by the sweep once older than `storage.resumable_expires`.
 """
 
@@ -13,12 +14,13 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from neo.storage.backends import Location
+from neo.storage.backends import Location, mtime_etag
 from neo.storage.caller import Caller
 from neo.storage.errors import EntityTooLarge, InvalidRequest, StorageError
 from neo.storage.names import check_key
@@ -89,7 +91,8 @@ async def put_part(
     await _info(state, upload_id, bucket, key)
     folder, limit = _folder(state, upload_id), state.settings.file_size_limit
     tmp = folder / f"{uuid.uuid4().hex}.tmp"
-    md5, size, pending = hashlib.md5(usedforsecurity=False), 0, list[bytes]()
+    md5 = hashlib.md5(usedforsecurity=False) if state.settings.etag_algorithm == "md5" else None
+    size, pending = 0, list[bytes]()
     handle = await asyncio.to_thread(open, tmp, "xb")
     try:
         async for chunk in chunks:
@@ -107,14 +110,15 @@ async def put_part(
         tmp.unlink(missing_ok=True)
         raise
     handle.close()
-    etag = f'"{md5.hexdigest()}"'
+    etag = f'"{md5.hexdigest()}"' if md5 is not None else mtime_etag(time.time_ns(), size)
     await asyncio.to_thread(_keep_part, tmp, folder / f"{number:05d}", etag)
     return etag
 
 
 def _write(handle: Any, md5: Any, chunks: list[bytes]) -> None:
     for chunk in chunks:
-        md5.update(chunk)
+        if md5 is not None:
+            md5.update(chunk)
         handle.write(chunk)
 
 
@@ -126,7 +130,8 @@ def _keep_part(tmp: Path, base: Path, etag: str) -> None:
 async def complete(
     state: StorageState, upload_id: str, bucket: str, key: str, parts: list[tuple[int, str]]
 ) -> str:
-    """Join the listed parts into the object; its ETag (MD5 of the whole, as NEO's are)."""
+    """Join the listed parts into the object; its ETag (the backend's, as for any upload, not
+    S3's MD5 of the parts' MD5s)."""
     info = await _info(state, upload_id, bucket, key)
     folder = _folder(state, upload_id)
     numbers = [n for n, _ in parts]

@@ -44,6 +44,10 @@ class StorageSettings(Section):
     backend: Literal["local", "s3"] = "local"
     root: Path | None = None  # local backend; default <data_dir>/storage
     fsync: bool = True  # local backend: bytes reach the disk before their row commits
+    # ETags of bytes on local disk (objects of the local backend, S3-protocol multipart parts),
+    # as storage-api's STORAGE_FILE_ETAG_ALGORITHM: `md5` of the bytes, or `mtime`:
+    # `"<mtime in ms, hex>-<size, hex>"`, no hash computed (the S3 backend always uses MD5)
+    etag_algorithm: Literal["md5", "mtime"] = "md5"
     file_size_limit: int = Field(50 * MIB, ge=1)  # global cap, like FILE_SIZE_LIMIT
     signed_upload_url_expires: int = Field(7200, ge=1)  # seconds
     max_signed_url_expires: int = Field(10 * 365 * 24 * 3600, ge=1)

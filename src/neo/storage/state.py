@@ -45,7 +45,8 @@ def make_backend(core: Core, settings: StorageSettings) -> Backend:
         from neo.storage.backends.s3 import S3Backend  # only S3 deployments need aioboto3
 
         return S3Backend(settings.s3)
-    return LocalBackend(settings.root or core.settings.data_dir / "storage", fsync=settings.fsync)
+    root = settings.root or core.settings.data_dir / "storage"
+    return LocalBackend(root, fsync=settings.fsync, etag=settings.etag_algorithm)
 
 
 @asynccontextmanager

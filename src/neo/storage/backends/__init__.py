@@ -27,7 +27,12 @@ class Written:
     """What a completed write stored."""
 
     size: int
-    etag: str  # quoted MD5 hex, like S3's ETag
+    etag: str  # quoted MD5 hex, like S3's ETag, or `mtime_etag`'s form
+
+
+def mtime_etag(mtime_ns: int, size: int) -> str:
+    """storage-api's `mtime` ETag of a file: `"<mtime in ms, hex>-<size, hex>"`."""
+    return f'"{mtime_ns // 1_000_000:x}-{size:x}"'
 
 
 class Staged(Protocol):
@@ -84,4 +89,4 @@ class Backend(Protocol):
         """Remove unfinished writes (temp files, multipart uploads); how many."""
 
 
-__all__ = ["Backend", "ByteStream", "Location", "Staged", "Written"]
+__all__ = ["Backend", "ByteStream", "Location", "Staged", "Written", "mtime_etag"]

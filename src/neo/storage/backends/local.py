@@ -4,6 +4,12 @@ A write streams into `<root>/#tmp/<uuid>` (MD5 computed on the way, fsync at the
 renames into place, so a reader sees all of a version or none. `#` is not allowed in bucket
 ids, so the temp folder can never collide with a bucket. Keys are validated before they get
 here (no `.`/`..`/empty segments) and every path is checked to stay under the root anyway.
+
+Large objects are written around the page cache (`direct_io`); a small one is written,
+synced and renamed in one worker-thread call (`_StagedFile`). With the `mtime` ETag algorithm
+no MD5 is computed: the ETag is `"<mtime ms hex>-<size hex>"` (`mtime_etag`), the mtime read
+from the clock and set on the file (a file system's own timestamps advance only every few
+ms, so two versions written close together would share one).
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ import hashlib
 import itertools
 import os
 import shutil
+import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
-from neo.storage.backends import Location, Written
+from neo.storage.backends import Location, Written, mtime_etag
+from neo.storage.backends.direct_io import DirectFile
 
 TMP_DIR = "#tmp"
 WRITE_BUFFER = 8 * 1024 * 1024
@@ -27,6 +35,7 @@ READ_CHUNK = 1024 * 1024  # the first read when streamed (small objects: the who
 SMALL_BODY = 64 * 1024  # spans up to this are read by `open`, in its thread hop
 STREAM_CHUNK = 4 * 1024 * 1024  # later reads: fewer thread hops for large objects (+25% MB/s)
 HASH_INLINE = 64 * 1024  # smaller objects are hashed on the event loop (~0.1 ms at most)
+DIRECT_MIN = 4 * 1024 * 1024  # objects written in one go below this go through the page cache
 
 
 class LocalStream:
@@ -82,9 +91,12 @@ class LocalStream:
 class LocalBackend:
     """Object bytes in a folder on this machine."""
 
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, fsync: bool = True, etag: Literal["md5", "mtime"] = "md5"
+    ) -> None:
         self.root = root.resolve()
         self.fsync = fsync
+        self.md5 = etag == "md5"
 
     async def start(self) -> None:
         (self.root / TMP_DIR).mkdir(parents=True, exist_ok=True)
@@ -102,7 +114,8 @@ class LocalBackend:
     async def write(
         self, loc: Location, chunks: AsyncIterable[bytes], *, content_type: str
     ) -> Written:
-        writer = _Writer(self.root / TMP_DIR / uuid.uuid4().hex, self.path(loc), fsync=self.fsync)
+        tmp = self.root / TMP_DIR / uuid.uuid4().hex
+        writer = _Writer(tmp, self.path(loc), fsync=self.fsync, md5=self.md5)
         try:
             async for chunk in chunks:
                 await writer.add(chunk)
@@ -110,14 +123,18 @@ class LocalBackend:
         except BaseException:
             await writer.abandon()
             raise
-        return Written(size=writer.size, etag=f'"{writer.md5.hexdigest()}"')
+        return Written(size=writer.size, etag=writer.etag())
 
     async def stage(self, loc: Location, data: bytes, *, content_type: str) -> _StagedFile:
         """Start writing `data` (written and synced, then renamed into place: `_StagedFile`)
         and return once it is hashed, so the row can be written while the disk works; `place`
-        waits for the write."""
-        staged = _StagedFile(self.root, self.path(loc), fsync=self.fsync)
+        waits for the write. With `mtime` ETags nothing is hashed: the mtime is set now."""
+        mtime = None if self.md5 else time.time_ns()
+        staged = _StagedFile(self.root, lambda: self.path(loc), fsync=self.fsync, mtime_ns=mtime)
         staged.start(data)
+        if mtime is not None:
+            staged.written = Written(size=len(data), etag=mtime_etag(mtime, len(data)))
+            return staged
         try:
             if len(data) <= HASH_INLINE:  # cheaper than a thread hop
                 digest = _md5_hex(data)
@@ -203,13 +220,17 @@ class _Writer:
     Each full buffer is hashed in one thread and written in another while the next one is
     received (one hash and one write in flight, in order), so receiving, hashing and disk
     writes overlap and at most a few buffers are held. An object smaller than one buffer is
-    written, synced and renamed in a single thread hop."""
+    written, synced and renamed in a single thread hop. Without `md5` nothing is hashed and
+    the file's mtime, set before the sync, makes the ETag. Bytes bypass the page cache
+    (`DirectFile`) unless the object is smaller than `DIRECT_MIN` or `fsync` is off (then
+    the kernel may keep them in memory for a while, which is what turning it off asks for)."""
 
-    def __init__(self, tmp: Path, final: Path, *, fsync: bool) -> None:
+    def __init__(self, tmp: Path, final: Path, *, fsync: bool, md5: bool = True) -> None:
         self.tmp, self.final, self.fsync = tmp, final, fsync
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self.mtime_ns = 0
         self.size = 0
-        self.handle: IO[bytes] | None = None
+        self.handle: DirectFile | None = None
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._hashing: asyncio.Future[None] | None = None
@@ -232,34 +253,43 @@ class _Writer:
         chunks = self._take()
         if self._hashing is not None:
             await self._hashing
-        self._hashing = asyncio.ensure_future(asyncio.to_thread(self._hash, chunks))
+        if self.md5 is not None:
+            self._hashing = asyncio.ensure_future(asyncio.to_thread(self._hash, chunks))
         if self._writing is not None:
             await self._writing
         self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, chunks))
 
     def _hash(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.md5.update(chunk)
+        if self.md5 is not None:
+            for chunk in chunks:
+                self.md5.update(chunk)
 
-    def _write(self, chunks: list[bytes]) -> None:
-        if self.handle is None:
-            self.handle = open(self.tmp, "xb", buffering=0)  # noqa: SIM115 (closed by _close)
-        for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                view = view[self.handle.write(view) or 0 :]
+    def etag(self) -> str:
+        """The written bytes' ETag (once `finish` has returned)."""
+        if self.md5 is not None:
+            return f'"{self.md5.hexdigest()}"'
+        return mtime_etag(self.mtime_ns, self.size)
+
+    def _write(self, chunks: list[bytes], *, whole: int | None = None) -> None:
+        if self.handle is None:  # `whole`: the object's size, when written in one go
+            direct = WRITE_BUFFER if whole is None else whole if whole >= DIRECT_MIN else 0
+            direct = direct if self.fsync else 0
+            self.handle = DirectFile(self.tmp, direct)
+        self.handle.write(chunks)
 
     def _close(self) -> None:
         if self.handle is not None:
+            self.handle.finish()
+            if self.md5 is None:
+                self.mtime_ns = _stamp(self.handle.fileno())
             if self.fsync:
                 os.fsync(self.handle.fileno())
             self.handle.close()
 
     def _whole(self, chunks: list[bytes]) -> None:
         self._hash(chunks)
-        self._write(chunks)
-        self._close()
-        _place(self.tmp, self.final)
+        self._write(chunks, whole=self.size)
+        self._close_and_place()
 
     async def finish(self) -> None:
         """Write what is left, sync, and rename into place."""
@@ -268,8 +298,11 @@ class _Writer:
             return
         await self._flush()
         await self._settle()
-        await asyncio.to_thread(self._close)
-        await asyncio.to_thread(_place, self.tmp, self.final)
+        await asyncio.to_thread(self._close_and_place)
+
+    def _close_and_place(self) -> None:
+        self._close()
+        _place(self.tmp, self.final)
 
     async def _settle(self) -> None:
         for future in (self._hashing, self._writing):
@@ -286,37 +319,39 @@ class _Writer:
 
 
 class _StagedFile:
-    """A small object being written and synced into a temp file in one thread while its key's
-    folder is made in another, then renamed into place (no row points at it yet, so it is not
-    visible until the row commits); `place` waits for all of it."""
+    """A small object written and synced into a temp file, then renamed into place (its key's
+    folder made on the way), all in one worker-thread call: each thread hop costs the event
+    loop more CPU than the work it moves. No row points at it yet, so it is not visible until
+    the row commits; `place` waits for it."""
 
-    def __init__(self, root: Path, final: Path, *, fsync: bool) -> None:
-        self.root, self.final, self.fsync = root, final, fsync
+    def __init__(
+        self, root: Path, final: Callable[[], Path], *, fsync: bool, mtime_ns: int | None
+    ) -> None:
+        self.root, self.fsync, self.mtime_ns = root, fsync, mtime_ns
+        self._resolve = final  # resolving reads the disk: done in the thread
+        self.final: Path | None = None
         self.written = Written(size=0, etag="")
         self._writing: asyncio.Future[None] | None = None
 
     def start(self, data: bytes) -> None:
-        """Begin the write (and the folder) in worker threads."""
-        folder = asyncio.ensure_future(asyncio.to_thread(_make_folder, self.final.parent))
-        self._writing = asyncio.ensure_future(self._write(data, folder))
+        """Begin the write in a worker thread."""
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._put, data))
 
-    async def _write(self, data: bytes, folder: asyncio.Future[None]) -> None:
+    def _put(self, data: bytes) -> None:
+        self.final = self._resolve()
         tmp = self.root / TMP_DIR / uuid.uuid4().hex
         try:
-            await asyncio.to_thread(self._write_tmp, tmp, data)
-            await folder
-            await asyncio.to_thread(os.replace, tmp, self.final)
+            with open(tmp, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                if self.mtime_ns is not None:  # the ETag's mtime
+                    os.utime(handle.fileno(), ns=(self.mtime_ns, self.mtime_ns))
+                if self.fsync:
+                    os.fsync(handle.fileno())
+            _place(tmp, self.final)
         except BaseException:
-            await _finished(folder)
-            await asyncio.to_thread(tmp.unlink, missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
-
-    def _write_tmp(self, tmp: Path, data: bytes) -> None:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            if self.fsync:
-                os.fsync(handle.fileno())
 
     async def place(self) -> None:
         if self._writing is not None:
@@ -325,7 +360,8 @@ class _StagedFile:
     async def discard(self) -> None:
         if self._writing is not None:
             await _finished(self._writing)  # done (or failed) before the unlink
-        await asyncio.to_thread(_unlink_all, [self.final], self.root)
+        if self.final is not None:
+            await asyncio.to_thread(_unlink_all, [self.final], self.root)
 
 
 async def _finished(future: asyncio.Future[None]) -> None:
@@ -333,6 +369,13 @@ async def _finished(future: asyncio.Future[None]) -> None:
     await asyncio.wait([future])
     if not future.cancelled():
         future.exception()
+
+
+def _stamp(fd: int) -> int:
+    """Set the file's mtime (and atime) to now, from the clock; that mtime in ns."""
+    now = time.time_ns()
+    os.utime(fd, ns=(now, now))
+    return now
 
 
 def _md5_hex(data: bytes) -> str:
