@@ -222,17 +222,24 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _leave_mid_file(address: tuple[str, int], *, reset: bool) -> None:
+    """Ask for the whole file on a small receive buffer, read a little, hang up (with a
+    reset, or a plain close)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect(address)
+    _request(sock, "/whole")
+    sock.recv(65536)
+    if reset:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
 def test_client_hanging_up_mid_file_ends_the_response_cleanly(served: Any) -> None:
     app, address = served
     before = _open_fds()
     for _ in range(3):
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        sock.connect(address)
-        _request(sock, "/whole")
-        sock.recv(65536)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        sock.close()  # a reset, with most of the file unsent
+        _leave_mid_file(address, reset=True)  # most of the file unsent
     deadline = time.monotonic() + 10
     while app.finished[-3:] != ["/whole"] * 3 or _open_fds() > before:
         assert time.monotonic() < deadline, (app.finished[-3:], _open_fds(), before)
@@ -247,12 +254,7 @@ def test_a_copy_cut_short_never_sends_a_byte_to_another_connection(served: Any) 
     writing to the descriptor number, which by then names the next connection's socket."""
     _, address = served
     for _ in range(10):
-        leaving = socket.socket()
-        leaving.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        leaving.connect(address)
-        _request(leaving, "/whole")
-        leaving.recv(65536)
-        leaving.close()  # a plain close: the server learns it only from its next sends
+        _leave_mid_file(address, reset=False)  # the server learns it from its next sends
         with _connect(address) as sock:
             _request(sock, "/ping")
             headers, body = _response(sock)
