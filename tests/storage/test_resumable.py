@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -204,6 +205,33 @@ async def test_a_second_writer_is_refused_while_one_holds_the_upload(
         os.close(fd)
     res = await client.patch(url, content=b"abc", headers=body)
     assert (res.status_code, res.headers["tus-complete"]) == (204, "1")
+
+
+async def test_a_finished_upload_is_linked_into_place_not_copied(
+    app: FastAPI, client: httpx.AsyncClient, backend: str
+) -> None:
+    if backend != "local":
+        pytest.skip("local disk only (S3 streams the file to the bucket)")
+    state: StorageState = app.state.storage
+    meta = metadata(bucketName="shared", objectName="linked.bin")
+    head = TUS | SERVICE | {"Upload-Length": "6", "Upload-Metadata": meta}
+    url = (await client.post("/storage/v1/upload/resumable", headers=head)).headers["location"]
+    _, _, version = parse_upload_id(url.rsplit("/", 1)[1])
+    body = TUS | SERVICE | {"Content-Type": "application/offset+octet-stream"}
+    assert (
+        await client.patch(url, content=b"abc", headers=body | {"Upload-Offset": "0"})
+    ).is_success
+    part = os.stat(state.resumable_dir / f"{version}.part")
+    done = await client.patch(url, content=b"def", headers=body | {"Upload-Offset": "3"})
+    assert done.headers["tus-complete"] == "1"
+    stored = state.backend.root / "shared" / "linked.bin" / version  # type: ignore[attr-defined]
+    assert (os.stat(stored).st_ino, os.stat(stored).st_dev) == (part.st_ino, part.st_dev)
+    assert not (state.resumable_dir / f"{version}.part").exists()  # the upload is gone
+    got = await client.get("/storage/v1/object/shared/linked.bin", headers=SERVICE)
+    assert got.content == b"abcdef"
+    info = await client.get("/storage/v1/object/info/shared/linked.bin", headers=SERVICE)
+    md5 = hashlib.md5(b"abcdef", usedforsecurity=False).hexdigest()
+    assert info.json()["etag"] == f'"{md5}"'
 
 
 async def test_expired_uploads_are_swept(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from neo.storage.backends import Location, mtime_etag
+from neo.storage.backends import Location, file_chunks, mtime_etag
 from neo.storage.caller import Caller
 from neo.storage.errors import EntityTooLarge, InvalidRequest, StorageError
 from neo.storage.names import check_key
@@ -32,7 +32,7 @@ from neo.storage.service_object import (
     size_limit,
 )
 from neo.storage.state import StorageState
-from neo.storage.tus import WRITE_BUFFER, part_chunks
+from neo.storage.tus import WRITE_BUFFER
 
 MAX_PARTS = 10000
 
@@ -167,7 +167,7 @@ def _checked_parts(folder: Path, parts: list[tuple[int, str]]) -> list[Path]:
 
 async def _joined(files: list[Path]) -> AsyncIterator[bytes]:
     for path in files:
-        async for chunk in part_chunks(path):
+        async for chunk in file_chunks(path, WRITE_BUFFER):
             yield chunk
 
 

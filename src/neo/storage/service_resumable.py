@@ -39,7 +39,6 @@ from neo.storage.tus import (
     UploadFiles,
     check_offset,
     parse_upload_id,
-    part_chunks,
 )
 
 log = structlog.get_logger("neo.storage")
@@ -138,11 +137,12 @@ async def terminate(state: StorageState, caller: Caller, upload: PendingUpload) 
 
 
 async def _finish(state: StorageState, caller: Caller, upload: PendingUpload) -> None:
-    """Move the bytes to the backend and save the row; the part files go only then, so a
-    failed finish can be retried with an empty PATCH at the final offset."""
+    """Hand the bytes to the backend (`adopt`: on local disk the part file is linked into
+    place, not copied; S3 gets it streamed) and save the row; the part files go only then,
+    so a failed finish can be retried with an empty PATCH at the final offset."""
     loc = Location(upload.bucket, upload.key, upload.version)
     path = files(state).part_path(upload)
-    written = await state.backend.write(loc, part_chunks(path), content_type=upload.content_type)
+    written = await state.backend.adopt(loc, path, content_type=upload.content_type)
     row = new_row(caller, upload.bucket, upload.key) | {"version": upload.version}
     row["metadata"] = object_metadata(written, upload.content_type, upload.cache_control)
     row["user_metadata"] = upload.user_metadata

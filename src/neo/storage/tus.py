@@ -19,7 +19,6 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -221,13 +220,3 @@ def check_offset(declared: int, current: int) -> None:
     """The request's Upload-Offset must be where the upload is."""
     if declared != current:
         raise UploadOffsetMismatch()
-
-
-async def part_chunks(path: Path, chunk_size: int = WRITE_BUFFER) -> AsyncIterator[bytes]:
-    """A finished part file, read off the event loop in chunks."""
-    handle = await asyncio.to_thread(open, path, "rb")
-    try:
-        while chunk := await asyncio.to_thread(handle.read, chunk_size):
-            yield chunk
-    finally:
-        handle.close()

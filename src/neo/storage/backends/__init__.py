@@ -8,8 +8,10 @@ the old version is deleted after the row commits. Bytes no row points at are orp
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -70,6 +72,10 @@ class Backend(Protocol):
     ) -> Written:
         """Store `chunks` at `loc` atomically: all of it becomes visible, or nothing."""
 
+    async def adopt(self, loc: Location, path: Path, *, content_type: str) -> Written:
+        """Store the complete file at `path` as `loc`'s bytes, as `write` would (all or
+        nothing); `path` itself stays where it is."""
+
     async def stage(self, loc: Location, data: bytes, *, content_type: str) -> Staged:
         """Hash `data` and store it for `loc` (or hold it until `place`): small bodies."""
 
@@ -89,4 +95,14 @@ class Backend(Protocol):
         """Remove unfinished writes (temp files, multipart uploads); how many."""
 
 
-__all__ = ["Backend", "ByteStream", "Location", "Staged", "Written", "mtime_etag"]
+async def file_chunks(path: Path, chunk_size: int = 8 * 1024 * 1024) -> AsyncIterator[bytes]:
+    """A file's bytes, read off the event loop in chunks."""
+    handle = await asyncio.to_thread(open, path, "rb")
+    try:
+        while chunk := await asyncio.to_thread(handle.read, chunk_size):
+            yield chunk
+    finally:
+        handle.close()
+
+
+__all__ = ["Backend", "ByteStream", "Location", "Staged", "Written", "file_chunks", "mtime_etag"]

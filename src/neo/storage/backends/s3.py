@@ -14,13 +14,14 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from neo.storage.backends import Location, Written
+from neo.storage.backends import Location, Written, file_chunks
 from neo.storage.settings import S3Settings
 
 READ_CHUNK = 1024 * 1024
@@ -81,6 +82,9 @@ class S3Backend:
     def object_key(loc: Location) -> str:
         """The S3 key of one version."""
         return f"{loc.bucket}/{loc.key}/{loc.version}"
+
+    async def adopt(self, loc: Location, path: Path, *, content_type: str) -> Written:
+        return await self.write(loc, file_chunks(path), content_type=content_type)
 
     async def write(
         self, loc: Location, chunks: AsyncIterable[bytes], *, content_type: str
