@@ -12,8 +12,9 @@ from the file to the connection's socket in the kernel, never through Python buf
   cycle waits for it to become writable (watched by the loop), so a slow reader holds no
   thread and no memory;
 * the copy works on its own duplicates of the socket and the file descriptors, closed only
-  once no worker thread uses them: a descriptor number closed under a running copy (the
-  client left, the response ended) could name another connection's socket by then;
+  once no worker thread uses them (`neo.kit.guarded`): a descriptor number closed under a
+  running copy (the client left, the response ended) could name another connection's
+  socket by then;
 * a client that hangs up ends the copy and the connection; HEAD sends no body; a chunked
   response (no Content-Length) gets its bytes read and sent as ordinary body messages;
 * TLS connections (uvicorn's own `ssl_*` options) are not offered the extensions.
@@ -26,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from typing import IO, Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.protocols.utils import is_ssl
+
+from neo.kit.guarded import Guarded
 
 ZEROCOPY = "http.response.zerocopysend"
 PATHSEND = "http.response.pathsend"
@@ -136,18 +138,28 @@ class _SendfileCycle(RequestResponseCycle):
 
 async def _copy(transport: asyncio.Transport, fd: int, offset: int, count: int) -> int:
     """sendfile(2) `count` bytes of `fd` from `offset` to the transport's socket; how many
-    were sent (fewer when the peer went away, the transport closed or the file ended early)."""
-    sock = cast(Any, transport.get_extra_info("socket")).fileno()
-    copy = _Descriptors(sock, fd)
+    were sent (fewer when the peer went away, the transport closed or the file ended early).
+
+    The copy works on its own duplicates of the socket and the file descriptors (`Guarded`:
+    closed only once no worker thread uses them). The transport closes its socket when the
+    client leaves, and the caller its file when the response ends, also while a sendfile(2)
+    call is still queued or running in a worker thread; a number closed under it could by
+    then name another connection's socket, which would get the rest of this object."""
+    sock = Guarded(os.dup(cast(Any, transport.get_extra_info("socket")).fileno()), os.close)
+    src = Guarded(os.dup(fd), os.close)
     loop = asyncio.get_running_loop()
     sent = 0
+
+    def send(at: int, size: int) -> int:
+        return sock.use(lambda out: src.use(lambda source: os.sendfile(out, source, at, size)))
+
     try:
         while sent < count and not transport.is_closing():
             size = min(count - sent, _SENDFILE_MAX)
             try:
-                n = await loop.run_in_executor(None, copy.sendfile, offset + sent, size)
+                n = await loop.run_in_executor(None, send, offset + sent, size)
             except BlockingIOError:
-                await _writable(loop, copy.sock)
+                await _writable(loop, sock.resource)
                 continue
             except OSError:  # reset, broken pipe: the client hung up
                 return sent
@@ -155,52 +167,9 @@ async def _copy(transport: asyncio.Transport, fd: int, offset: int, count: int) 
                 return sent
             sent += n
     finally:
-        copy.close()
+        sock.close()
+        src.close()
     return sent
-
-
-class _Descriptors:
-    """The copy's own duplicates of the socket and file descriptors, closed only once no
-    worker thread uses them.
-
-    The transport closes its socket when the client leaves, and the caller closes its file
-    when the response ends, also while a sendfile(2) call may still be queued or running in
-    a worker thread (a cancelled await does not stop the thread). A number closed under it
-    could by then name another connection's socket or another file: the bytes of one object
-    would go to another client. Duplicates keep both open until the last call has returned.
-    """
-
-    def __init__(self, sock: int, fd: int) -> None:
-        self.sock, self.fd = os.dup(sock), os.dup(fd)
-        self._lock = threading.Lock()
-        self._busy = self._closing = self._closed = False
-
-    def sendfile(self, offset: int, count: int) -> int:
-        """One sendfile(2) call (in a worker thread); 0 once the copy is closed."""
-        with self._lock:
-            if self._closing:
-                return 0
-            self._busy = True
-        try:
-            return os.sendfile(self.sock, self.fd, offset, count)
-        finally:
-            with self._lock:
-                self._busy = False
-                if self._closing:
-                    self._release()
-
-    def close(self) -> None:
-        """Close both now, or as soon as the running call returns."""
-        with self._lock:
-            self._closing = True
-            if not self._busy:
-                self._release()
-
-    def _release(self) -> None:
-        if not self._closed:
-            self._closed = True
-            os.close(self.sock)
-            os.close(self.fd)
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

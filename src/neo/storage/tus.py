@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from neo.kit.guarded import Guarded
 from neo.storage.errors import (
     EntityTooLarge,
     InvalidRequest,
@@ -158,10 +159,12 @@ class UploadFiles:
 
 class PartWriter:
     """Appends one request's bytes to a part file it holds locked: buffered, written off the
-    event loop, synced when closed (so what a later HEAD reports has reached the disk)."""
+    event loop, synced when closed (so what a later HEAD reports has reached the disk). The
+    descriptor is `Guarded`: a request cancelled while a write runs in a worker thread
+    closes it only once that write has returned."""
 
     def __init__(self, fd: int, offset: int) -> None:
-        self.fd, self.offset = fd, offset
+        self.file, self.offset = Guarded(fd, os.close), offset
         self._chunks: list[bytes] = []
         self._buffered = 0
 
@@ -184,16 +187,16 @@ class PartWriter:
         """Write what is queued."""
         chunks, self._chunks, self._buffered = self._chunks, [], 0
         if chunks:
-            await asyncio.to_thread(_write_all, self.fd, chunks)
+            await asyncio.to_thread(self.file.use, lambda fd: _write_all(fd, chunks))
             self.offset += sum(map(len, chunks))
 
     async def close(self) -> None:
         """Write what is queued, sync, and release the lock."""
         try:
             await self.flush()
-            await asyncio.to_thread(os.fsync, self.fd)
+            await asyncio.to_thread(self.file.use, os.fsync)
         finally:
-            os.close(self.fd)
+            self.file.close()
 
 
 def _open_locked(path: Path) -> int:

@@ -21,12 +21,14 @@ import hashlib
 import itertools
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
+from neo.kit.guarded import Guarded
 from neo.storage.backends import Location, Written, mtime_etag
 from neo.storage.backends.direct_io import DirectFile
 
@@ -262,7 +264,9 @@ class _Writer:
         self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.mtime_ns = 0
         self.size = 0
-        self.handle: DirectFile | None = None
+        self.handle: Guarded[DirectFile] | None = None
+        self._opening = threading.Lock()  # the handle is made in a worker thread
+        self._abandoned = False
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._hashing: asyncio.Future[None] | None = None
@@ -303,20 +307,28 @@ class _Writer:
         return mtime_etag(self.mtime_ns, self.size)
 
     def _write(self, chunks: list[bytes], *, whole: int | None = None) -> None:
-        if self.handle is None:  # `whole`: the object's size, when written in one go
-            direct = WRITE_BUFFER if whole is None else whole if whole >= DIRECT_MIN else 0
-            direct = direct if self.fsync else 0
-            self.handle = DirectFile(self.tmp, direct)
-        self.handle.write(chunks)
+        with self._opening:
+            if self._abandoned:
+                raise OSError(errno.EBADF, "the write was abandoned")
+            if self.handle is None:  # `whole`: the object's size, when written in one go
+                direct = WRITE_BUFFER if whole is None else whole if whole >= DIRECT_MIN else 0
+                direct = direct if self.fsync else 0
+                self.handle = Guarded(DirectFile(self.tmp, direct), DirectFile.close)
+            handle = self.handle
+        handle.use(lambda file: file.write(chunks))
 
     def _close(self) -> None:
         if self.handle is not None:
-            self.handle.finish()
-            if self.md5 is None:
-                self.mtime_ns = _stamp(self.handle.fileno())
-            if self.fsync:
-                os.fsync(self.handle.fileno())
+            self.handle.use(self._seal)
             self.handle.close()
+
+    def _seal(self, file: DirectFile) -> None:
+        """The last bytes written, the mtime stamped (mtime ETags), the file synced."""
+        file.finish()
+        if self.md5 is None:
+            self.mtime_ns = _stamp(file.fileno())
+        if self.fsync:
+            os.fsync(file.fileno())
 
     def _whole(self, chunks: list[bytes]) -> None:
         self._hash(chunks)
@@ -342,11 +354,16 @@ class _Writer:
                 await future
 
     async def abandon(self) -> None:
-        """Stop and remove the temp file."""
+        """Stop and remove the temp file. A write still running in a worker thread (a
+        cancelled await does not stop it) keeps the file open until it returns (`Guarded`);
+        later ones are refused."""
         with contextlib.suppress(BaseException):
             await self._settle()
-        if self.handle is not None:
-            self.handle.close()
+        with self._opening:
+            self._abandoned = True
+            handle = self.handle
+        if handle is not None:
+            handle.close()
         await asyncio.to_thread(self.tmp.unlink, missing_ok=True)
 
 
