@@ -12,7 +12,8 @@ import pytest
 
 from neo.sandbox import SandboxSettings, probe
 from neo.sandbox.lifecycle import build_runtime
-from neo.sandbox.runtimes.probe import KUBERNETES_MISSING
+from neo.sandbox.runtimes import probe as probe_module
+from neo.sandbox.runtimes.probe import KUBERNETES_MISSING, ProbeReport
 from neo.settings import Settings
 from tests.conftest import DEMO_SERVICE_KEY
 from tests.sandbox.conftest import searchable_root
@@ -58,6 +59,23 @@ def test_probe_names_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert any("bubblewrap" in m and "apt-get install bubblewrap" in m for m in report.missing)
     assert any("setpriv" in m for m in report.missing)
     assert any(str(hidden) in m and "not searchable" in m for m in report.missing)
+
+
+def test_a_namespace_check_that_hangs_is_named_missing_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # seen in CI: creating a network namespace right after many were torn down took > 10 s,
+    # and the probe's TimeoutExpired failed a worker's start-up
+    hanging = tmp_path / "setpriv"
+    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(probe_module, "NAMESPACE_TIMEOUT", 0.3)
+    report = ProbeReport(runtime="local", root=tmp_path, bwrap="/usr/bin/bwrap")
+    report.setpriv = str(hanging)
+    probe_module._check_namespaces(report, 1_500_000)
+    assert len(report.missing) == 1
+    assert report.missing[0].startswith("namespaces: a throw-away sandbox did not finish")
+    assert "namespaces" not in report.facts
 
 
 def test_the_kubernetes_runtime_without_its_client_is_named_missing(

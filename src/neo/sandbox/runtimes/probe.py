@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the Docker SDK and kubernetes client are imported only when
     from kubernetes.client import ApiClient
 
 AGENT_PYTHON = "/usr/bin/python3"
+NAMESPACE_TIMEOUT = 10.0  # seconds for the throw-away sandbox of `_check_namespaces`
 KUBERNETES_MISSING = (
     "kubernetes: the official client is not installed (pip install 'neo-backend[kubernetes]')"
 )
@@ -160,7 +161,9 @@ def _check_root(report: ProbeReport) -> bool:
 
 
 def _check_namespaces(report: ProbeReport, uid: int) -> None:
-    """Run a throw-away sandbox: user, pid, net, ipc, uts and mount namespaces, only `lo`."""
+    """Run a throw-away sandbox: user, pid, net, ipc, uts and mount namespaces, only `lo`.
+    One that does not finish in time is named missing: the worker starts without sandboxes
+    rather than not at all."""
     assert report.bwrap
     assert report.setpriv
     args = [report.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
@@ -173,7 +176,16 @@ def _check_namespaces(report: ProbeReport, uid: int) -> None:
             args += ["--ro-bind", f"/{name}", f"/{name}"]
     args += ["--cap-drop", "ALL", "/usr/bin/cat", "/proc/net/dev"]
     env = {"PATH": "/usr/bin:/bin"}
-    done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False, env=env)
+    try:
+        done = subprocess.run(
+            args, capture_output=True, text=True, timeout=NAMESPACE_TIMEOUT, check=False, env=env
+        )
+    except subprocess.TimeoutExpired:  # seen right after many namespaces were torn down
+        report.missing.append(
+            f"namespaces: a throw-away sandbox did not finish within {NAMESPACE_TIMEOUT:g} s "
+            "(the kernel may be slow to create namespaces right now; restart to probe again)"
+        )
+        return
     if done.returncode != 0:
         reason = done.stderr.strip().splitlines()[-1:] or ["no output"]
         report.missing.append(f"namespaces: bwrap cannot create them here ({reason[0]})")
