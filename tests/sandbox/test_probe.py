@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,10 +65,10 @@ def test_probe_names_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_a_namespace_check_that_hangs_is_named_missing_not_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # seen in CI: creating a network namespace right after many were torn down took > 10 s,
-    # and the probe's TimeoutExpired failed a worker's start-up
+    # seen in CI: bwrap's sandboxed child waited forever on its parent, the probe's
+    # TimeoutExpired failed a worker's start-up, and the child outlived everything
     hanging = tmp_path / "setpriv"
-    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    hanging.write_text(f"#!/bin/sh\nsleep 60 &\necho $! >> {tmp_path}/children\nexec sleep 60\n")
     hanging.chmod(0o755)
     monkeypatch.setattr(probe_module, "NAMESPACE_TIMEOUT", 0.3)
     report = ProbeReport(runtime="local", root=tmp_path, bwrap="/usr/bin/bwrap")
@@ -76,6 +77,23 @@ def test_a_namespace_check_that_hangs_is_named_missing_not_raised(
     assert len(report.missing) == 1
     assert report.missing[0].startswith("namespaces: a throw-away sandbox did not finish")
     assert "namespaces" not in report.facts
+    children = [int(pid) for pid in (tmp_path / "children").read_text().split()]
+    assert len(children) == probe_module.NAMESPACE_TRIES  # tried again once
+    for pid in children:  # each try's whole process group was killed
+        assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """True for a running process (gone or a zombie: False), after 2 s of grace."""
+    for _ in range(40):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        if state == "Z":
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_the_kubernetes_runtime_without_its_client_is_named_missing(
