@@ -152,9 +152,7 @@ class Edge:
                 origin = value if origin is None else origin
             elif name == b"access-control-request-method":
                 preflight = True
-        request_id = _valid_id(incoming) or self.ids.next()
-        scope.setdefault("state", {})["request_id"] = request_id
-        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        request_id, id_header = self._request_id(scope, incoming)
         preflight = preflight and origin is not None and scope["method"] == "OPTIONS"
         cors_headers = None if origin is None or preflight else Headers(scope=scope)
         started = time.perf_counter()
@@ -196,6 +194,13 @@ class Edge:
         finally:
             self._record(scope, status, time.perf_counter() - started, request_id)
 
+    def _request_id(self, scope: Scope, incoming: bytes | None) -> tuple[str, tuple[bytes, bytes]]:
+        """A well-formed incoming id kept, else one assigned; put in `scope["state"]`. The id
+        and its response header."""
+        request_id = _valid_id(incoming) or self.ids.next()
+        scope.setdefault("state", {})["request_id"] = request_id
+        return request_id, (b"x-request-id", request_id.encode("latin-1"))
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A WebSocket session: the request id as for HTTP (on the handshake's answer, accept
         or denial), registered keys resolved before routing, and at its end the counter
@@ -203,9 +208,7 @@ class Edge:
         accepted, 403 when closed before accepting, a denial response's own) and the access
         log line with the session's length. Sessions stay out of the latency histogram."""
         incoming = next((v for n, v in scope["headers"] if n == b"x-request-id"), None)
-        request_id = _valid_id(incoming) or self.ids.next()
-        scope.setdefault("state", {})["request_id"] = request_id
-        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        request_id, id_header = self._request_id(scope, incoming)
         status = 500
         started = time.perf_counter()
 

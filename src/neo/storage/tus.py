@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from neo.kit.guarded import Guarded
+from neo.storage.backends.direct_io import write_all
 from neo.storage.errors import (
     EntityTooLarge,
     InvalidRequest,
@@ -187,7 +188,7 @@ class PartWriter:
         """Write what is queued."""
         chunks, self._chunks, self._buffered = self._chunks, [], 0
         if chunks:
-            await asyncio.to_thread(self.file.use, lambda fd: _write_all(fd, chunks))
+            await asyncio.to_thread(self.file.use, lambda fd: write_all(fd, chunks))
             self.offset += sum(map(len, chunks))
 
     async def close(self) -> None:
@@ -210,13 +211,6 @@ def _open_locked(path: Path) -> int:
         os.close(fd)
         raise UploadLocked() from None
     return fd
-
-
-def _write_all(fd: int, chunks: list[bytes]) -> None:
-    for chunk in chunks:
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(fd, view) :]
 
 
 def check_offset(declared: int, current: int) -> None:

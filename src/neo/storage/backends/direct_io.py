@@ -40,7 +40,7 @@ class DirectFile:
     def write(self, chunks: list[bytes]) -> None:
         """Append `chunks` (buffered, written whenever the buffer is full)."""
         if self._buffer is None:
-            _write_all(self.fd, chunks)
+            write_all(self.fd, chunks)
             return
         for chunk in chunks:
             data = memoryview(chunk)
@@ -61,7 +61,7 @@ class DirectFile:
         self._drain()
         if self.direct:
             self.direct = not _set_direct(self.fd, on=False)
-        _write_all(self.fd, [self._view[aligned:filled]])
+        write_all(self.fd, [self._view[aligned:filled]])
 
     def _drain(self) -> None:
         """Write the buffer's first `_filled` bytes (a multiple of BLOCK), directly unless
@@ -99,7 +99,7 @@ def _set_direct(fd: int, *, on: bool) -> bool:
     return True
 
 
-def _write_all(fd: int, chunks: list[bytes] | list[memoryview]) -> None:
+def write_all(fd: int, chunks: list[bytes] | list[memoryview]) -> None:
     """Write every chunk whole (a write may take only part of one)."""
     for chunk in chunks:
         view = memoryview(chunk)
