@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -168,6 +171,34 @@ def test_multipart_parts_are_checked_and_aborts_drop_them(s3: Any, bucket: str) 
     with pytest.raises(ClientError) as err:
         s3.upload_part(Bucket=bucket, Key="dropped.bin", UploadId=dropped, PartNumber=1, Body=b"x")
     assert err.value.response["Error"]["Code"] == "NoSuchUpload"
+
+
+def test_a_part_whose_client_hangs_up_leaves_nothing_and_the_upload_goes_on(
+    s3: Any, s3_url: str, bucket: str, make_settings: Callable[..., Settings]
+) -> None:
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="cut.bin")["UploadId"]
+    url = f"{s3_url}/{bucket}/cut.bin?partNumber=1&uploadId={upload}"
+    request = AWSRequest(method="PUT", url=url)
+    request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+    S3SigV4Auth(Credentials(KEYS["access_key_id"], KEYS["secret_access_key"]), "s3",
+                "us-east-1").add_auth(request)  # fmt: skip
+    host, port = url.split("/")[2].split(":")
+    head = f"PUT {url.split(host + ':' + port, 1)[1]} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    head += f"Content-Length: {20 << 20}\r\n\r\n"
+    with socket.create_connection((host, int(port))) as sock:  # 8 of 20 MiB, then gone
+        sock.sendall(head.encode() + os.urandom(8 << 20))
+    folder = Path(make_settings().data_dir) / "storage-tus" / "s3" / upload
+    for _ in range(100):
+        if not list(folder.glob("*.tmp")):
+            break
+        time.sleep(0.05)
+    assert list(folder.glob("*.tmp")) == []
+    assert list(folder.glob("*.part")) == []
+    part = s3.upload_part(Bucket=bucket, Key="cut.bin", UploadId=upload, PartNumber=1, Body=b"ok")
+    s3.complete_multipart_upload(Bucket=bucket, Key="cut.bin", UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})  # fmt: skip
+    assert s3.get_object(Bucket=bucket, Key="cut.bin")["Body"].read() == b"ok"
 
 
 def test_presigned_urls_get_and_put_until_they_expire(s3: Any, bucket: str) -> None:

@@ -16,11 +16,13 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from neo.kit.guarded import Guarded
 from neo.storage.backends import Location, file_chunks, mtime_etag
+from neo.storage.backends.direct_io import write_all
 from neo.storage.caller import Caller
 from neo.storage.errors import EntityTooLarge, InvalidRequest, StorageError
 from neo.storage.names import check_key
@@ -92,34 +94,46 @@ async def put_part(
     folder, limit = _folder(state, upload_id), state.settings.file_size_limit
     tmp = folder / f"{uuid.uuid4().hex}.tmp"
     md5 = hashlib.md5(usedforsecurity=False) if state.settings.etag_algorithm == "md5" else None
-    size, pending = 0, list[bytes]()
-    handle = await asyncio.to_thread(open, tmp, "xb")
+    size, buffered, pending = 0, 0, list[bytes]()
+    # Guarded: a request cancelled while a write runs in a worker thread (the client left)
+    # closes the descriptor only once that write has returned, never under it.
+    file = Guarded(await asyncio.to_thread(_create, tmp), os.close)
     try:
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:
                 raise EntityTooLarge()
             pending.append(chunk)
-            if sum(map(len, pending)) >= WRITE_BUFFER:
-                await asyncio.to_thread(_write, handle, md5, pending)
-                pending = []
-        await asyncio.to_thread(_write, handle, md5, pending)
-        await asyncio.to_thread(os.fsync, handle.fileno())
+            buffered += len(chunk)
+            if buffered >= WRITE_BUFFER:
+                await asyncio.to_thread(file.use, _writer(md5, pending))
+                pending, buffered = [], 0
+        await asyncio.to_thread(file.use, _writer(md5, pending))
+        await asyncio.to_thread(file.use, os.fsync)
     except BaseException:
-        handle.close()
-        tmp.unlink(missing_ok=True)
+        file.close()
+        await asyncio.to_thread(tmp.unlink, missing_ok=True)
         raise
-    handle.close()
+    file.close()
     etag = f'"{md5.hexdigest()}"' if md5 is not None else mtime_etag(time.time_ns(), size)
     await asyncio.to_thread(_keep_part, tmp, folder / f"{number:05d}", etag)
     return etag
 
 
-def _write(handle: Any, md5: Any, chunks: list[bytes]) -> None:
-    for chunk in chunks:
+def _create(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+
+def _writer(md5: Any, chunks: list[bytes]) -> Callable[[int], None]:
+    """A call that hashes `chunks` (with an MD5) and writes them to a descriptor."""
+
+    def write(fd: int) -> None:
         if md5 is not None:
-            md5.update(chunk)
-        handle.write(chunk)
+            for chunk in chunks:
+                md5.update(chunk)
+        write_all(fd, chunks)
+
+    return write
 
 
 def _keep_part(tmp: Path, base: Path, etag: str) -> None:
