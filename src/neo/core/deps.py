@@ -54,7 +54,8 @@ def _apikey_query(request: Request) -> Mapping[str, str]:
 def request_context(request: Request) -> RequestContext:
     """Method, path and headers as PostgREST exposes them to SQL (header names lower-case)."""
     headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "cookie"}
-    return RequestContext(method=request.method, path=request.url.path, headers=headers)
+    # The scope's path (what `request.url.path` holds, without building the whole URL).
+    return RequestContext(method=request.method, path=request.scope["path"], headers=headers)
 
 
 # FastAPI runs plain `def` dependencies in a thread pool (a few ms under load); the aliases
