@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -234,6 +235,8 @@ def _error_renderer(dialects: Dialects) -> Callable[[Exception, Request], Respon
             details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
             error = BadRequest("Invalid request", code="validation_failed", details=details)
             return dialects.render(error, request)
+        if isinstance(exc, asyncpg.DataError):  # a value PostgreSQL (or asyncpg) refused
+            return dialects.render(_invalid_input(exc), request)
         if isinstance(exc, HTTPException):
             codes = {404: "not_found", 405: "method_not_allowed"}
             code = codes.get(exc.status_code, "http_error")
@@ -246,6 +249,18 @@ def _error_renderer(dialects: Dialects) -> Callable[[Exception, Request], Respon
     return render
 
 
+def _invalid_input(exc: asyncpg.DataError) -> BadRequest:
+    """A 400 for input that only the database could judge (a NUL in a string, a number out
+    of range): SQLSTATE class 22, or asyncpg refusing to encode an argument. The server's
+    message names the problem; asyncpg's own may quote the value, so it is left out."""
+    message = getattr(exc, "message", None)  # None when asyncpg raised it client-side
+    if getattr(exc, "severity", None) is not None and isinstance(message, str):
+        return BadRequest(f"Invalid input: {message}", code="invalid_input")
+    return BadRequest(
+        "Invalid input: a value is out of range or not encodable", code="invalid_input"
+    )
+
+
 def _exception_handlers(
     render: Callable[[Exception, Request], Response],
 ) -> dict[int | type[Exception], Handler]:
@@ -254,6 +269,7 @@ def _exception_handlers(
 
     return {
         NeoError: handle,
+        asyncpg.DataError: handle,  # not left to the catch-all: that one logs a traceback
         RequestValidationError: handle,
         HTTPException: handle,
         Exception: handle,

@@ -17,10 +17,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -99,10 +100,10 @@ class UploadBody:
         parts = _PartCollector(self)
         parser = MultipartParser(boundary, parts.callbacks())
         async for chunk in self.request.stream():
-            parser.write(chunk)
+            _parse(parser.write, chunk)
             for piece in parts.drain():
                 yield self._count(piece)
-        parser.finalize()
+        _parse(parser.finalize)
         for piece in parts.drain():
             yield self._count(piece)
         if not parts.saw_file:
@@ -117,6 +118,14 @@ class UploadBody:
         meta = self.fields.get("metadata")
         if meta:
             self.user_metadata = _json_object(bytes(meta))
+
+
+def _parse(step: Callable[..., object], *data: bytes) -> None:
+    """One step of the multipart parser; a malformed body is the client's error."""
+    try:
+        step(*data)
+    except ParseError as exc:
+        raise InvalidRequest(f"malformed multipart body: {exc}") from None
 
 
 class _PartCollector:
