@@ -7,6 +7,7 @@ sets `http_status`. Gateway errors (InvalidToken, UnknownRole) become `InvalidJW
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -18,7 +19,19 @@ from neo.core.errors import InvalidToken, NeoError, UnknownRole
 # URL prefixes whose errors take another shape (storage's prefix is `router.PREFIX`).
 TUS_PATH = "/storage/v1/upload/resumable"
 S3_PATH = "/storage/v1/s3"
-_S3_CODES = {"Duplicate": "BucketAlreadyExists", "InvalidKey": "InvalidArgument"}
+_S3_CODES = {
+    "Duplicate": "BucketAlreadyExists",
+    "InvalidKey": "InvalidArgument",
+    "invalid_input": "InvalidArgument",
+}
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` with the characters XML 1.0 cannot carry (control characters such as NUL, lone
+    surrogates) replaced by U+FFFD: a client's input echoed into an S3 document must not
+    make it unreadable."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 class StorageError(NeoError):
@@ -176,8 +189,8 @@ def _s3_error(err: StorageError, request: Request) -> Response:
         code, message = _S3_CODES.get(err.code, err.code), err.message
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
-        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
-        f"<Resource>{escape(request.url.path)}</Resource></Error>"
+        f"<Code>{escape(code)}</Code><Message>{escape(xml_safe(message))}</Message>"
+        f"<Resource>{escape(xml_safe(request.url.path))}</Resource></Error>"
     )
     content = b"" if request.method == "HEAD" else body.encode()
     return Response(

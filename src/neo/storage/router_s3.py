@@ -25,7 +25,7 @@ from neo.storage import service_object as objects
 from neo.storage.caller import Caller
 from neo.storage.deps import StateDep
 from neo.storage.download import object_response
-from neo.storage.errors import InvalidRequest
+from neo.storage.errors import InvalidRequest, xml_safe
 from neo.storage.models import BucketIn, ListV2In, MoveIn
 from neo.storage.names import check_bucket_name
 from neo.storage.s3_auth import verified_receive, verify
@@ -46,7 +46,7 @@ def _xml(root: ET.Element, status: int = 200) -> Response:
 def _el(parent: ET.Element, tag: str, text: object = None) -> ET.Element:
     child = ET.SubElement(parent, tag)
     if text is not None:
-        child.text = text if isinstance(text, str) else str(text)
+        child.text = xml_safe(text if isinstance(text, str) else str(text))
     return child
 
 
