@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,17 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 
 from neo.settings import Settings
 from tests.support.databases import clone_database, create_template, drop_database, test_server
 from tests.support.servers import asgi_client, live_server, running_app
+
+# The fuzz tests (`test_fuzz*.py`) try the same examples on every run, so that a green run
+# stays green; `NEO_FUZZ=explore` draws new ones each time (run it in a loop to hunt).
+hypothesis_settings.register_profile("gate", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile("explore" if os.environ.get("NEO_FUZZ") == "explore" else "gate")
 
 # Supabase's local-dev secret: the demo anon/service keys every client test suite uses verify
 # with it (spec §0.3).
