@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from io import BytesIO
+from typing import Any
 
 import httpx
 import pytest
@@ -75,3 +76,59 @@ def test_non_images_are_refused(service: Client, bucket: str) -> None:
     with pytest.raises(StorageApiError) as err:
         service.storage.from_(bucket).download("note.txt", {"transform": {"width": 10}})
     assert err.value.status == "400"
+
+
+NOISE = Image.effect_noise((256, 256), 50).convert("RGB")
+
+
+def encoded(img: Image.Image, fmt: str) -> bytes:
+    out = BytesIO()
+    img.save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "transform", "mime", "size"),
+    [
+        ("cmyk.jpg", encoded(Image.new("CMYK", (40, 20)), "JPEG"), {"format": "png"},
+         "image/png", (40, 20)),
+        ("float.tiff", encoded(Image.new("F", (40, 20)), "TIFF"), {"format": "webp"},
+         "image/webp", (40, 20)),
+        ("deep.tiff", encoded(Image.new("I", (40, 20)), "TIFF"), {"width": 10},
+         "image/png", (10, 5)),  # TIFF is not an output format: origin becomes PNG
+        ("icon.ico", encoded(Image.new("RGBA", (32, 32)), "ICO"), {"width": 200, "height": 1},
+         "image/png", (200, 1)),
+        ("wide.png", encoded(Image.new("RGB", (400, 4)), "PNG"),
+         {"width": 1, "resize": "contain", "format": "webp"}, "image/webp", (1, 1)),
+    ],
+)  # fmt: skip
+def test_odd_images_and_sizes_still_render(
+    server_url: str, service: Client, bucket: str, name: str, data: bytes,
+    transform: dict[str, Any], mime: str, size: tuple[int, int],
+) -> None:  # fmt: skip
+    """Found by feeding the renderer odd inputs: each of these was a 500 (a mode the target
+    format cannot encode, an ICO re-encoded at sizes it refuses, `contain` down to 0 px)."""
+    service.storage.from_(bucket).upload(name, data, {"content-type": "image/x-test"})
+    url = f"{server_url}/storage/v1/render/image/public/{bucket}/{name}"
+    res = httpx.get(url, params=transform)
+    assert res.status_code == 200, res.text
+    assert res.headers["content-type"] == mime
+    assert size_of(res.content) == size
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("truncated.png", encoded(NOISE, "PNG")[:2000]),
+        ("truncated.jpg", encoded(NOISE, "JPEG")[:3000]),
+        ("bomb.png", encoded(Image.new("1", (8000, 7000)), "PNG")),  # 56 MP in a few KB
+    ],
+)  # fmt: skip
+def test_broken_images_and_pixel_bombs_are_refused(
+    server_url: str, service: Client, bucket: str, name: str, data: bytes
+) -> None:
+    service.storage.from_(bucket).upload(name, data, {"content-type": "image/png"})
+    res = httpx.get(f"{server_url}/storage/v1/render/image/public/{bucket}/{name}",
+                    params={"width": "10"})  # fmt: skip
+    assert res.status_code == 400, res.text
+    assert res.json()["statusCode"] == "400"

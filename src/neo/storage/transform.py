@@ -3,12 +3,13 @@
 The parameters are storage-api's (imgproxy's): `width`, `height` (1-2500), `resize`
 (`cover` crops to fill the box, `contain` fits inside it, `fill` stretches), `format`
 (`origin` keeps the type; `webp`, `avif`, `png`, `jpeg`) and `quality` (20-100). An image
-is decoded in memory, so only objects up to `storage.image_max_bytes` are transformed; the
-work runs in a thread, off the event loop.
+is decoded in memory, so only objects up to `storage.image_max_bytes` and 50 megapixels are
+transformed; the work runs in a thread, off the event loop.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -18,8 +19,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from neo.storage.errors import InvalidRequest
 
 FORMATS = {"webp": "WEBP", "avif": "AVIF", "png": "PNG", "jpeg": "JPEG", "jpg": "JPEG"}
-MIME = {"WEBP": "image/webp", "AVIF": "image/avif", "PNG": "image/png", "JPEG": "image/jpeg"}
+MIME = {"WEBP": "image/webp", "AVIF": "image/avif", "PNG": "image/png", "JPEG": "image/jpeg",
+        "GIF": "image/gif"}  # fmt: skip
+OUTPUT = set(MIME)  # formats an `origin` transformation keeps
 MAX_SIDE = 2500
+MAX_PIXELS = 50_000_000
+# What Pillow raises for bytes it cannot read or write as an image: unknown, truncated or
+# corrupt data (its decoders also raise SyntaxError, EOFError and struct.error), pixel bombs.
+_UNREADABLE = (
+    UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, struct.error,
+    Image.DecompressionBombError,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,25 +95,45 @@ def _box(size: tuple[int, int], t: Transform) -> tuple[int, int] | None:
     return None
 
 
+def _contained(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The largest size of `size`'s aspect ratio inside `box`, never a side of 0 pixels."""
+    scale = min(box[0] / size[0], box[1] / size[1])
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _encodable(img: Image.Image, fmt: str) -> Image.Image:
+    """`img` in a mode `fmt` can encode (16-bit, float and CMYK images become RGB/RGBA)."""
+    keep = {"JPEG": {"RGB", "L"}, "GIF": {"P", "L"}}.get(fmt, {"RGB", "RGBA", "L", "LA", "P", "1"})
+    if img.mode in keep:
+        return img
+    alpha = "A" in img.mode or "transparency" in img.info
+    return img.convert("RGBA" if alpha and fmt != "JPEG" else "RGB")
+
+
 def render_image(data: bytes, t: Transform) -> tuple[bytes, str]:
-    """The transformed image and its MIME type (blocking: run it in a thread)."""
+    """The transformed image and its MIME type (blocking: run it in a thread).
+
+    Whatever the bytes are (not an image, truncated, a pixel bomb, an odd mode), the answer
+    is the image or InvalidRequest: an image is decoded only when its header declares at
+    most `MAX_PIXELS` (Supabase's documented limit), and a source format other than those
+    listed in `OUTPUT` is re-encoded as PNG for `origin`."""
     try:
         source = Image.open(BytesIO(data))
-        fmt = source.format or "PNG"
+        if source.size[0] * source.size[1] > MAX_PIXELS:
+            raise InvalidRequest("The image's resolution exceeds 50 megapixels")
+        origin = source.format if source.format in OUTPUT else "PNG"
         img = ImageOps.exif_transpose(source)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        box = _box(img.size, t)
+        if box is not None:
+            if t.resize == "fill":
+                img = img.resize(box)
+            elif t.resize == "contain":
+                img = img.resize(_contained(img.size, box))
+            else:
+                img = ImageOps.fit(img, box)
+        fmt = FORMATS[t.format] if t.format != "origin" else origin
+        out = BytesIO()
+        _encodable(img, fmt).save(out, format=fmt, quality=t.quality)
+    except _UNREADABLE:
         raise InvalidRequest("The object is not an image that can be transformed") from None
-    box = _box(img.size, t)
-    if box is not None:
-        if t.resize == "fill":
-            img = img.resize(box)
-        elif t.resize == "contain":
-            img = ImageOps.contain(img, box)
-        else:
-            img = ImageOps.fit(img, box)
-    fmt = FORMATS[t.format] if t.format != "origin" else fmt
-    if fmt == "JPEG" and img.mode not in {"RGB", "L"}:
-        img = img.convert("RGB")
-    out = BytesIO()
-    img.save(out, format=fmt, quality=t.quality)
-    return out.getvalue(), MIME.get(fmt, f"image/{fmt.lower()}")
+    return out.getvalue(), MIME[fmt]
