@@ -10,12 +10,15 @@ Bob's private object is never read nor changed by anyone but Bob and the service
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -54,7 +57,7 @@ NOT_JSON = ("/upload/resumable", "/s3")
 QUERY_KEYS = ["download", "token", "width", "height", "resize", "format", "quality",
               "partNumber", "uploadId", "x-id", "prefix"]  # fmt: skip
 QUERY_VALUES = ["", "1", "-1", "0", "99999999999999999999", "webp", "origin", "cover", "x",
-                "a.txt", "%00", "null"]  # fmt: skip
+                "a.txt", "%00", "null", "a\r\nSet-Cookie: x=1", "\x7f", 'a"b']  # fmt: skip
 HEADERS = {
     "Content-Type": st.sampled_from([
         "application/json", "text/plain", "image/png", "application/octet-stream",
@@ -250,3 +253,66 @@ def test_a_malformed_multipart_body_is_the_callers_error(
     assert res.status_code == 400, res.text
     assert res.json()["statusCode"] == "400"
     assert "multipart" in res.json()["message"]
+
+
+def test_a_download_name_cannot_split_the_header(http: httpx.Client, own_bucket: str) -> None:
+    """Found by probing `?download=`: a CR LF in the name made an invalid header, and the
+    server dropped the connection instead of answering."""
+    http.post(f"/object/{own_bucket}/a.txt", content=b"hi", headers=SERVICE)
+    res = http.get(f"/object/{own_bucket}/a.txt", headers=SERVICE,
+                   params={"download": 'report\r\nSet-Cookie: x=1"\x00.txt'})  # fmt: skip
+    assert res.status_code == 200, res.text
+    assert "set-cookie" not in res.headers
+    assert res.headers["content-disposition"].startswith(
+        "attachment; filename=\"reportSet-Cookie: x=1.txt\"; filename*=UTF-8''report%0D%0A"
+    )
+
+
+def test_a_content_type_or_cache_control_a_header_cannot_carry_is_refused(
+    http: httpx.Client, own_bucket: str, server_url: str
+) -> None:
+    """Found by probing uploads: a CR LF or DEL in a multipart `cacheControl` field, a part's
+    content type or TUS metadata was stored, and every later download of the object (public
+    ones included) lost its connection: the server cannot send such a header."""
+    url = f"/object/{own_bucket}/evil.txt"
+    field = http.post(url, headers=SERVICE, files={"file": ("a", b"hi", "text/plain")},
+                      data={"cacheControl": "3600\r\nX-Evil: 1"})  # fmt: skip
+    part = http.post(url, headers=SERVICE, files={"file": ("a", b"hi", "text/plain\x7f")})
+    for res in (field, part):
+        assert res.status_code == 400, res.text
+        assert "header" in res.json()["message"]
+    meta = {"bucketName": own_bucket, "objectName": "evil.txt", "contentType": "a\r\nX-Evil: 1"}
+    tus = http.post(f"{server_url}/storage/v1/upload/resumable", headers=SERVICE | {
+        "Tus-Resumable": "1.0.0", "Upload-Length": "2",
+        "Upload-Metadata": ",".join(f"{k} {base64.b64encode(v.encode()).decode()}"
+                                    for k, v in meta.items())})  # fmt: skip
+    assert tus.status_code == 400, tus.text
+    assert http.get(url, headers=SERVICE).status_code == 400  # nothing was stored
+
+
+def test_a_stored_value_a_header_cannot_carry_is_dropped_from_downloads(
+    http: httpx.Client, own_bucket: str, database_url: str
+) -> None:
+    """A row from elsewhere (a dump) may hold such values: its downloads still answer."""
+    assert http.post(f"/object/{own_bucket}/dump.txt", content=b"hi", headers=SERVICE |
+                     {"content-type": "text/plain"}).status_code == 200  # fmt: skip
+
+    async def spoil() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(
+                "update storage.objects set metadata = metadata || $1::jsonb "
+                "where bucket_id = $2 and name = 'dump.txt'",
+                json.dumps({"mimetype": "text/plain\r\nX-Evil: 1", "cacheControl": "\u20acx"}),
+                own_bucket,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(spoil())
+    res = http.get(f"/object/{own_bucket}/dump.txt", headers=SERVICE)
+    assert res.status_code == 200, res.text
+    assert res.content == b"hi"
+    assert res.headers["content-type"].startswith("text/plainX-Evil: 1")
+    assert res.headers["cache-control"] == "x"
+    assert "x-evil" not in res.headers

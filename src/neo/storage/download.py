@@ -26,10 +26,12 @@ from neo.core.http_sendfile import ZEROCOPY
 from neo.storage.backends import ByteStream, Location
 from neo.storage.backends.local import LocalStream
 from neo.storage.errors import InvalidRange, NoSuchKey
+from neo.storage.names import header_text
 from neo.storage.read_ahead import ReadAhead
 from neo.storage.state import StorageState
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a header value (CR LF would split it)
 
 
 def _last_modified(row: dict[str, Any]) -> datetime:
@@ -80,7 +82,7 @@ def disposition(download: str | None, name: str) -> str | None:
     if download is None:
         return None
     filename = download or name.rsplit("/", 1)[-1]
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
+    ascii_name = _CONTROL.sub("", filename.encode("ascii", "replace").decode().replace('"', ""))
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
@@ -95,12 +97,12 @@ async def object_response(
     """The object of `row` as a (partial) response; `ahead` may hold its bytes opened."""
     meta = row.get("metadata") or {}
     size = int(meta.get("size") or 0)
-    etag = str(meta.get("eTag") or "")
+    etag = header_text(meta.get("eTag"), "")
     modified = _last_modified(row)
     headers = {
         "etag": etag,
         "last-modified": format_datetime(modified.astimezone(UTC), usegmt=True),
-        "cache-control": str(meta.get("cacheControl") or "no-cache"),
+        "cache-control": header_text(meta.get("cacheControl"), "no-cache"),
         "accept-ranges": "bytes",
     }
     if _not_modified(request, etag, modified):
@@ -113,7 +115,7 @@ async def object_response(
     status = 200
     if span is not None:
         status, headers["content-range"] = 206, f"bytes {start}-{end}/{size}"
-    mime = str(meta.get("mimetype") or "application/octet-stream")
+    mime = header_text(meta.get("mimetype"), "application/octet-stream")
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=mime)
     stream: ByteStream | None = None

@@ -13,6 +13,7 @@ from neo.storage.errors import InvalidBucketName, InvalidKey, InvalidMimeType, I
 
 _BUCKET = re.compile(r"^[\w!\-.*'() &$@=;:+,?]{1,100}$", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NOT_HEADER = re.compile(r"[^\t\x20-\x7e\x80-\xff]")  # what an HTTP header value cannot carry
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
 _UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
@@ -34,6 +35,21 @@ def check_key(key: str) -> str:
         if segment in {"", ".", ".."} or len(segment.encode()) > 255:
             raise InvalidKey(key)
     return key
+
+
+def check_header_value(value: str, what: str) -> str:
+    """`value` when a response header can carry it back later (an object's content type or
+    cache control is sent with every download); InvalidRequest otherwise."""
+    if _NOT_HEADER.search(value):
+        raise InvalidRequest(f"{what} holds characters an HTTP header cannot carry")
+    return value
+
+
+def header_text(value: object, default: str) -> str:
+    """A stored value (content type, cache control, ETag) as a response header: what a
+    header cannot carry dropped, so a row from elsewhere (an imported dump) cannot make its
+    downloads fail."""
+    return _NOT_HEADER.sub("", str(value or "")) or default
 
 
 def check_prefix(prefix: str) -> str:

@@ -15,6 +15,7 @@ from neo.storage.backends import Location
 from neo.storage.deps import CallerDep, StateDep
 from neo.storage.download import disposition
 from neo.storage.errors import EntityTooLarge, NoSuchKey
+from neo.storage.names import header_text
 from neo.storage.state import StorageState
 from neo.storage.transform import Transform, decode_claim, parse_transform, render_image
 
@@ -34,7 +35,7 @@ async def _render(
         raise NoSuchKey() from None
     data = b"".join([chunk async for chunk in stream])
     body, mime = await asyncio.to_thread(render_image, data, transform)
-    headers = {"cache-control": str(meta.get("cacheControl") or "no-cache")}
+    headers = {"cache-control": header_text(meta.get("cacheControl"), "no-cache")}
     if value := disposition(request.query_params.get("download"), row["name"]):
         headers["content-disposition"] = value
     return Response(body, media_type=mime, headers=headers)

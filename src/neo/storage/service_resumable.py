@@ -23,7 +23,7 @@ import structlog
 from neo.storage.backends import Location
 from neo.storage.caller import Caller
 from neo.storage.errors import EntityTooLarge, InvalidRequest
-from neo.storage.names import check_key, check_mime
+from neo.storage.names import check_header_value, check_key, check_mime
 from neo.storage.service_object import (
     bucket_for_write,
     new_row,
@@ -72,7 +72,7 @@ async def create_upload(
     bucket = await bucket_for_write(state, bucket_id)
     if length > size_limit(state, bucket):
         raise EntityTooLarge()
-    content_type = meta.get("contentType") or DEFAULT_TYPE
+    content_type = check_header_value(meta.get("contentType") or DEFAULT_TYPE, "contentType")
     check_mime(content_type, bucket["allowed_mime_types"])
     await probe_write(caller, new_row(caller, bucket_id, key), upsert=upsert)
     upload = PendingUpload(
@@ -154,7 +154,8 @@ async def _finish(state: StorageState, caller: Caller, upload: PendingUpload) ->
 def _cache_control(value: str | None) -> str:
     """storage-api's rule: a number of seconds becomes `max-age=N`, anything else no-cache."""
     value = (value or "").strip()
-    return f"max-age={value}" if value.lstrip("-").isdigit() else "no-cache"
+    seconds = value.removeprefix("-")
+    return f"max-age={value}" if seconds.isascii() and seconds.isdigit() else "no-cache"
 
 
 def _user_metadata(value: str | None) -> dict[str, Any] | None:

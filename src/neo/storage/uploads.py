@@ -26,7 +26,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from neo.storage.errors import EntityTooLarge, InvalidRequest
-from neo.storage.names import check_mime
+from neo.storage.names import check_header_value, check_mime
 
 DEFAULT_TYPE = "text/plain;charset=UTF-8"
 MAX_FIELD = 64 * 1024
@@ -82,8 +82,11 @@ class UploadBody:
         if declared > self.limit:
             raise EntityTooLarge()
         self.content_type = headers.get("content-type") or self.content_type
+        check_header_value(self.content_type, "content-type")
         check_mime(self.content_type, self.allowed)
-        self.cache_control = headers.get("cache-control") or "no-cache"
+        self.cache_control = check_header_value(
+            headers.get("cache-control") or "no-cache", "cache-control"
+        )
         self.user_metadata = _decode_header_metadata(headers.get("x-metadata"))
         if headers.get("content-transfer-encoding", "").strip().lower() == "base64":
             return self._raw(_base64_decoded(self.request.stream()))
@@ -115,6 +118,7 @@ class UploadBody:
         if cache:
             value = cache.decode()
             self.cache_control = f"max-age={value}" if value.isdigit() else value
+            check_header_value(self.cache_control, "cacheControl")
         meta = self.fields.get("metadata")
         if meta:
             self.user_metadata = _json_object(bytes(meta))
@@ -166,7 +170,8 @@ class _PartCollector:
         is_file = b"filename" in params or name in {"", "file"}
         if is_file and not self.saw_file:
             self.saw_file, self.current = True, ""
-            mime = self.headers.get(b"content-type", b"").decode() or DEFAULT_TYPE
+            raw = self.headers.get(b"content-type", b"").decode("utf-8", "replace")
+            mime = check_header_value(raw, "content-type") or DEFAULT_TYPE
             check_mime(mime, self.body.allowed)
             self.body.content_type = mime
         elif not is_file:
