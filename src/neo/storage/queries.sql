@@ -76,11 +76,12 @@ where bucket_id = $1 and name = $2
 returning id;
 
 -- name: move_object
--- $1 bucket, $2 name, $3 new bucket, $4 new name, $5 new version, $6 owner, $7 owner_id
+-- $1 bucket, $2 name, $3 new bucket, $4 new name, $5 new version, $6 owner, $7 owner_id,
+-- $8 the version whose bytes were copied (a row replaced meanwhile is not moved)
 update storage.objects
 set bucket_id = $3, name = $4, version = $5, owner = coalesce($6, owner),
     owner_id = coalesce($7, owner_id), updated_at = now()
-where bucket_id = $1 and name = $2
+where bucket_id = $1 and name = $2 and version = $8
 returning id;
 
 -- name: delete_objects

@@ -26,6 +26,7 @@ from neo.storage.state import StorageState, discard
 from neo.storage.uploads import UploadBody
 
 log = structlog.get_logger("neo.storage")
+UPSERT_TRIES = 3  # an upsert racing other uploads and removals of its key: lock or insert
 T = TypeVar("T")
 
 
@@ -197,16 +198,18 @@ async def _save_row(
     if not upsert:
         await store.insert_object(conn, row)
         return None
-    old = await store.lock_object(conn, row["bucket_id"], row["name"])
-    if old is None:
+    for _ in range(UPSERT_TRIES):
+        old = await store.lock_object(conn, row["bucket_id"], row["name"])
+        if old is not None:
+            break
         try:
             async with savepoint(conn):  # a concurrent upload may insert first
                 await store.insert_object(conn, row)
             return None
         except ResourceAlreadyExists:
-            old = await store.lock_object(conn, row["bucket_id"], row["name"])
-            if old is None:
-                raise
+            continue  # then lock its row (unless another request removed it meanwhile)
+    else:
+        raise ResourceAlreadyExists()  # there, but not visible to the caller (RLS)
     row["id"] = str(old["id"])
     if await store.update_object(conn, row) is None:
         raise AccessDenied()

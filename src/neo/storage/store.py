@@ -157,10 +157,14 @@ async def move_object(
     version: str,
     owner: uuid.UUID | None,
     owner_id: str | None,
+    was: str,
 ) -> str | None:
-    """Rename an object (and point it at `version`); its id, None if unseen."""
+    """Rename an object still at version `was` (and point it at `version`); its id, None if
+    unseen or replaced meanwhile."""
     async with _mapped():
-        found = await conn.fetchval(QUERIES["move_object"], *src, *dst, version, owner, owner_id)
+        found = await conn.fetchval(
+            QUERIES["move_object"], *src, *dst, version, owner, owner_id, was
+        )
     return None if found is None else str(found)
 
 

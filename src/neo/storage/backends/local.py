@@ -37,6 +37,7 @@ WRITE_BUFFER = 8 * 1024 * 1024
 READ_CHUNK = 1024 * 1024  # the first read when streamed (small objects: the whole object)
 SMALL_BODY = 64 * 1024  # spans up to this are read by `open`, in its thread hop
 STREAM_CHUNK = 4 * 1024 * 1024  # later reads: fewer thread hops for large objects (+25% MB/s)
+PLACE_TRIES = 5  # renames into a key folder that a concurrent removal pruned meanwhile
 HASH_INLINE = 64 * 1024  # smaller objects are hashed on the event loop (~0.1 ms at most)
 DIRECT_MIN = 4 * 1024 * 1024  # objects written in one go below this go through the page cache
 
@@ -436,19 +437,34 @@ def _make_folder(folder: Path) -> None:
 
 
 def _place(tmp: Path, final: Path) -> None:
-    _make_folder(final.parent)
-    os.replace(tmp, final)
+    """Rename `tmp` to `final`, its folder made first. Another request removing a version of
+    a key prunes folders left empty, so the folder may vanish between the two: made again."""
+    for _ in range(PLACE_TRIES):
+        try:
+            _make_folder(final.parent)
+            os.replace(tmp, final)
+            return
+        except FileNotFoundError:
+            if not tmp.exists():
+                raise
+    raise FileNotFoundError(final.parent)
 
 
 def _link_or_copy(src: Path, dst: Path, root: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    """`src`'s bytes at `dst` (FileNotFoundError when `src` is gone)."""
     tmp = root / TMP_DIR / uuid.uuid4().hex
     try:
         os.link(src, tmp)  # versions are immutable, so sharing the inode is safe
         os.utime(tmp)  # young again: the sweep's grace period protects it until its row exists
+    except FileNotFoundError:
+        raise
     except OSError:
         shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    try:
+        _place(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _unlink_all(paths: list[Path], root: Path) -> None:

@@ -120,9 +120,14 @@ class S3Backend:
 
     async def copy(self, src: Location, dst: Location) -> None:
         source = {"Bucket": self.bucket, "Key": self.object_key(src)}
-        await self.client.copy_object(
-            Bucket=self.bucket, Key=self.object_key(dst), CopySource=source
-        )
+        try:
+            await self.client.copy_object(
+                Bucket=self.bucket, Key=self.object_key(dst), CopySource=source
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise FileNotFoundError(self.object_key(src)) from None
+            raise
 
     async def delete(self, locs: Sequence[Location]) -> None:
         keys = [{"Key": self.object_key(loc)} for loc in locs]
