@@ -112,7 +112,7 @@ async def put_part(
         await asyncio.to_thread(file.use, os.fsync)
     except BaseException:
         file.close()
-        await asyncio.to_thread(tmp.unlink, missing_ok=True)
+        tmp.unlink(missing_ok=True)  # not awaited: a cancelled request must not skip it
         raise
     file.close()
     etag = f'"{md5.hexdigest()}"' if md5 is not None else mtime_etag(time.time_ns(), size)

@@ -116,8 +116,10 @@ class UploadBody:
     def _apply_fields(self) -> None:
         cache = self.fields.get("cacheControl")
         if cache:
-            value = cache.decode()
-            self.cache_control = f"max-age={value}" if value.isdigit() else value
+            value = cache.decode("utf-8", "replace")  # refused below if it was not UTF-8
+            self.cache_control = (
+                f"max-age={value}" if value.isascii() and value.isdigit() else value
+            )
             check_header_value(self.cache_control, "cacheControl")
         meta = self.fields.get("metadata")
         if meta:
