@@ -10,8 +10,6 @@ object the fuzzing never names keeps its bytes.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,18 +18,14 @@ from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neo.settings import Settings
 from tests.conftest import DEMO_SERVICE_KEY
+from tests.storage.protocols import KEYS, signed, tus_metadata
 from tests.support.servers import live_server
 
-KEYS = {"access_key_id": "neo-fuzz-key", "secret_access_key": "neo-fuzz-secret-0123456789"}
-CREDS = Credentials(KEYS["access_key_id"], KEYS["secret_access_key"])
 KEPT = b"bytes nobody may change"
 BUCKETS = ["fuzz", "nope", "UPPER", "a", "x" * 70, "fuzz%00", "..", "s3"]
 OBJECT_KEYS = ["a.txt", "dir/b.bin", "../../etc/x", "a%00b", "", "dir/", "ü/ñ", "x" * 1100,
@@ -113,17 +107,6 @@ def http(base: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def signed(method: str, url: str, body: bytes, headers: dict[str, str], *, sign_body: bool
-           ) -> dict[str, str]:  # fmt: skip
-    """`headers` plus SigV4's, for the S3 endpoint's keys."""
-    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
-    request.headers["x-amz-content-sha256"] = (
-        hashlib.sha256(body).hexdigest() if sign_body else "UNSIGNED-PAYLOAD"
-    )
-    S3SigV4Auth(CREDS, "s3", "us-east-1").add_auth(request)
-    return dict(request.headers.items())
-
-
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(request=s3_requests)
 def test_random_signed_s3_requests_never_fail(
@@ -152,13 +135,6 @@ def test_random_signed_s3_requests_never_fail(
 
 
 TUS = "/storage/v1/upload/resumable"
-
-
-def tus_metadata(bucket: str, key: str) -> str:
-    def b64(value: str) -> str:
-        return base64.b64encode(value.encode()).decode()
-
-    return f"bucketName {b64(bucket)},objectName {b64(key)},contentType {b64('text/plain')}"
 
 
 tus_requests = st.fixed_dictionaries(

@@ -19,7 +19,7 @@ from neo.storage.caller import Caller
 from neo.storage.errors import NoSuchKey, ResourceAlreadyExists
 from neo.storage.models import MoveIn
 from neo.storage.names import check_key
-from neo.storage.service_object import bucket_for_write, find_object, render_row
+from neo.storage.service_object import bucket_for_write, find_object, render_row, save_row
 from neo.storage.state import StorageState, discard
 
 TRIES = 3  # a source replaced under a move or copy is read again, this many times at most
@@ -73,12 +73,7 @@ async def copy_object(
     old: dict[str, Any] | None = None
     try:
         async with caller.tx() as conn:
-            old = await store.lock_object(conn, dst_bucket, dst_key) if upsert else None
-            if old is None:
-                await store.insert_object(conn, row)
-            else:
-                row["id"] = str(old["id"])
-                await store.update_object(conn, row)
+            old = await save_row(conn, row, upsert=upsert)
     except BaseException:
         await state.backend.delete([new])
         raise

@@ -77,7 +77,7 @@ async def save_object(
     loc = Location(row["bucket_id"], row["name"], row["version"])
     try:
         async with caller.tx() as conn:
-            old = await _save_row(conn, row, upsert=upsert)
+            old = await save_row(conn, row, upsert=upsert)
     except BaseException:
         await state.backend.delete([loc])
         raise
@@ -106,7 +106,7 @@ async def _upload_small(
             staged = await staging
             row["metadata"] = object_metadata(staged.written, body.content_type, body.cache_control)
             row["user_metadata"] = body.user_metadata
-            old = await _save_row(conn, row, upsert=upsert)
+            old = await save_row(conn, row, upsert=upsert)
             await staged.place()
     except BaseException:
         staged = staged or await _settled(staging)
@@ -185,15 +185,13 @@ async def probe_write(caller: Caller, row: dict[str, Any], *, upsert: bool) -> N
     a transaction that wrote would wait for a WAL flush."""
     try:
         async with caller.tx() as conn:
-            await _save_row(conn, dict(row), upsert=upsert)
+            await save_row(conn, dict(row), upsert=upsert)
             raise _Rollback()
     except _Rollback:
         pass
 
 
-async def _save_row(
-    conn: Connection, row: dict[str, Any], *, upsert: bool
-) -> dict[str, Any] | None:
+async def save_row(conn: Connection, row: dict[str, Any], *, upsert: bool) -> dict[str, Any] | None:
     """Insert the row, or with `upsert` replace an existing one; the replaced row's lock."""
     if not upsert:
         await store.insert_object(conn, row)

@@ -438,13 +438,14 @@ def _make_folder(folder: Path) -> None:
 
 def _place(tmp: Path, final: Path) -> None:
     """Rename `tmp` to `final`, its folder made first. Another request removing a version of
-    a key prunes folders left empty, so the folder may vanish between the two: made again."""
+    a key prunes folders left empty, so the folder may vanish while it is made (mkdir finds
+    it, then it is gone) or before the rename: made again."""
     for _ in range(PLACE_TRIES):
         try:
             _make_folder(final.parent)
             os.replace(tmp, final)
             return
-        except FileNotFoundError:
+        except (FileNotFoundError, FileExistsError):
             if not tmp.exists():
                 raise
     raise FileNotFoundError(final.parent)
