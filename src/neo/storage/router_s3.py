@@ -192,8 +192,7 @@ async def _copy(
     src_bucket, _, src_key = source.partition("/")
     move = MoveIn(bucketId=src_bucket, sourceKey=src_key, destinationKey=key,
                   destinationBucket=bucket)  # fmt: skip
-    await service_move.copy_object(state, caller, move, upsert=True)
-    row = await objects.find_object(caller, bucket, key)
+    row = await service_move.copied_object(state, caller, move, upsert=True)
     root = ET.Element("CopyObjectResult", xmlns=XMLNS)
     _el(root, "LastModified", row["metadata"].get("lastModified", ""))
     _el(root, "ETag", row["metadata"]["eTag"])

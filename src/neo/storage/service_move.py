@@ -62,7 +62,16 @@ async def move_object(state: StorageState, caller: Caller, body: MoveIn) -> dict
 async def copy_object(
     state: StorageState, caller: Caller, body: MoveIn, *, upsert: bool = False
 ) -> dict[str, str]:
-    """Duplicate an object under a new key."""
+    """Duplicate an object under a new key; `{"Id", "Key"}`."""
+    row = await copied_object(state, caller, body, upsert=upsert)
+    return {"Id": row["id"], "Key": f"{row['bucket_id']}/{row['name']}"}
+
+
+async def copied_object(
+    state: StorageState, caller: Caller, body: MoveIn, *, upsert: bool = False
+) -> dict[str, Any]:
+    """Duplicate an object under a new key; the new row as written (S3's CopyObject answers
+    from it: reading it back could meet a removal that came meanwhile)."""
     src_bucket, dst_bucket = body.bucketId, body.destinationBucket or body.bucketId
     src_key, dst_key = check_key(body.sourceKey), check_key(body.destinationKey)
     await bucket_for_write(state, dst_bucket)
@@ -79,7 +88,7 @@ async def copy_object(
         raise
     if old is not None and old.get("version"):
         await discard(state, [Location(dst_bucket, dst_key, old["version"])])
-    return {"Id": row["id"], "Key": f"{dst_bucket}/{dst_key}"}
+    return row
 
 
 async def _unchanged(conn: Connection, src: tuple[str, str], source: dict[str, Any]) -> bool:
