@@ -10,7 +10,6 @@ expired token ever acts as anyone.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from hypothesis import strategies as st
 
 from tests.auth.conftest import ANON, SERVICE, random_email
 from tests.conftest import DEMO_JWT_SECRET
+from tests.support import fuzz
 
 VICTIM_PASSWORD = "victim's long password 1"
 ROUTES = [
@@ -53,23 +53,11 @@ EXPIRED = jwt.encode({"sub": str(uuid.uuid4()), "role": "authenticated", "exp": 
                       "aud": "authenticated"}, DEMO_JWT_SECRET)  # fmt: skip
 FORGED = jwt.encode({"sub": str(uuid.uuid4()), "role": "service_role",
                      "exp": int(time.time()) + 3600}, "forged-secret-" * 4)  # fmt: skip
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=16)
-scalars = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | text
-    | st.sampled_from(["a\x00b", "signup", "recovery", "magiclink", "email", "totp", "phone",
-                       "x@example.com", "' or 1=1 --", "../../x", str(uuid.uuid4()), EXPIRED,
-                       "876000h", "-1h", "https://evil.example/cb", "s256", "plain"])
-)  # fmt: skip
-values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
-    max_leaves=5,
-)
-bodies = st.one_of(
-    st.dictionaries(st.sampled_from(FIELDS), values, max_size=5).map(json.dumps),
-    values.map(json.dumps),
-    st.binary(max_size=24).map(lambda b: b.decode("latin-1")),
-).map(lambda text: text.encode("utf-8", "surrogatepass"))
+bodies = fuzz.bodies(FIELDS, [
+    "a\x00b", "signup", "recovery", "magiclink", "email", "totp", "phone", "x@example.com",
+    "' or 1=1 --", "../../x", str(uuid.uuid4()), EXPIRED, "876000h", "-1h",
+    "https://evil.example/cb", "s256", "plain",
+])  # fmt: skip
 fillers = st.sampled_from(["x", str(uuid.uuid4()), "%00", "github", "google", "-1", "global",
                            "others", "local", "a" * 300])  # fmt: skip
 
@@ -77,8 +65,7 @@ fillers = st.sampled_from(["x", str(uuid.uuid4()), "%00", "github", "google", "-
 @pytest.fixture(scope="module")
 def victim(server_url: str) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
     """A live server's client and a confirmed user who is not part of the fuzzing."""
-    fresh = httpx.Limits(max_keepalive_connections=0)  # each example on its own connection
-    with httpx.Client(base_url=server_url + "/auth/v1", timeout=30, limits=fresh) as http:
+    with httpx.Client(base_url=server_url + "/auth/v1", timeout=30, limits=fuzz.FRESH) as http:
         email = random_email()
         body = {"email": email, "password": VICTIM_PASSWORD, "email_confirm": True}
         made = http.post("/admin/users", json=body, headers=SERVICE)

@@ -11,7 +11,6 @@ are as they were.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 
 from neo.settings import Settings
 from tests.auth.conftest import ANON, SERVICE, V2, auth_settings, random_email
+from tests.support import fuzz
 from tests.support.servers import live_server
 
 API = "/identity/v1"
@@ -50,22 +50,10 @@ ROUTES = [
 FIELDS = ["name", "slug", "role", "user_id", "email", "token", "permissions", "expires_at",
           "expires_in", "description", "org_id", "project_id", "settings", "metadata",
           "cursor", "limit", "scopes"]  # fmt: skip
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=16)
-scalars = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | text
-    | st.sampled_from(["owner", "admin", "member", "viewer", "org:read", "projects:write",
-                       "*", "a\x00b", "x" * 300, "2999-01-01T00:00:00Z", "1970-01-01", "-1",
-                       str(uuid.uuid4()), "' or 1=1 --", "neo_sk_x"])
-)  # fmt: skip
-values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
-    max_leaves=5,
-)
-bodies = st.one_of(
-    st.dictionaries(st.sampled_from(FIELDS), values, max_size=5).map(json.dumps),
-    values.map(json.dumps),
-).map(str.encode) | st.binary(max_size=24)
+bodies = fuzz.bodies(FIELDS, [
+    "owner", "admin", "member", "viewer", "org:read", "projects:write", "*", "a\x00b", "x" * 300,
+    "2999-01-01T00:00:00Z", "1970-01-01", "-1", str(uuid.uuid4()), "' or 1=1 --", "neo_sk_x",
+])  # fmt: skip
 FORGED = jwt.encode({"sub": str(uuid.uuid4()), "role": "authenticated",
                      "exp": int(time.time()) + 3600}, "forged-secret-" * 4)  # fmt: skip
 
@@ -83,10 +71,9 @@ def signed_up(http: httpx.Client) -> tuple[str, dict[str, str]]:
 def world(make_settings: Callable[..., Settings]) -> Iterator[tuple[httpx.Client, dict[str, Any]]]:
     """A client of a live server; the victim's org (a project, a service account with a key)
     and the attacker's own org."""
-    fresh = httpx.Limits(max_keepalive_connections=0)  # each example on its own connection
     with (
         live_server(make_settings(auth=auth_settings())) as url,
-        httpx.Client(base_url=url, timeout=30, limits=fresh) as http,
+        httpx.Client(base_url=url, timeout=30, limits=fuzz.FRESH) as http,
     ):
         victim_id, victim = signed_up(http)
         attacker_id, attacker = signed_up(http)

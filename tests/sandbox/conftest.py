@@ -33,7 +33,7 @@ from neo.sandbox.runtimes.probe import probe
 from neo.sandbox.settings import SandboxSettings
 from neo.settings import Settings
 from tests.sandbox.dockerd import DaemonUnavailable, running_dockerd
-from tests.support.servers import running_app
+from tests.support.servers import live_server, running_app
 
 SMALL = Limits(cpus=1.0, memory_mb=128, disk_mb=16, pids=64)
 SLOTS = itertools.count(40000)  # host uids apart from the app's sandboxes (slots from 0)
@@ -214,6 +214,19 @@ async def app(sandbox_app_settings: Settings) -> AsyncIterator[FastAPI]:
         runtime = app.state.sandbox.runtime
         await runtime.reap(set())  # the app only stops sandboxes at exit; tests remove them
         remove_parents(runtime)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def server(sandbox_app_settings: Settings) -> AsyncIterator[str]:
+    """NEO on a loopback port with the module's sandbox settings; what the module's tests
+    left (the server only stops sandboxes at exit) is reaped afterwards."""
+    with live_server(sandbox_app_settings) as url:
+        yield url
+    settings = sandbox_app_settings.sandbox
+    runtime = build_runtime(settings, probe(settings, sandbox_app_settings.data_dir))
+    assert runtime is not None
+    await runtime.reap(set())
+    remove_parents(runtime)
 
 
 def remove_parents(runtime: Runtime) -> None:

@@ -7,24 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-import pytest_asyncio
 from websockets.asyncio.client import connect
 
-from neo.sandbox.lifecycle import build_runtime
-from neo.sandbox.runtimes.probe import probe
 from neo.settings import Settings
 from tests.auth.conftest import auth_settings
 from tests.identity.conftest import make_org, new_user, ok
-from tests.sandbox.conftest import app_sandbox, remove_parents
+from tests.sandbox.conftest import app_sandbox
 from tests.sandbox.test_pty_api import read_until, refusal, ws_url
-from tests.support.servers import live_server
 
 SECRET = "pw-" + uuid.uuid4().hex
 
@@ -33,18 +29,6 @@ SECRET = "pw-" + uuid.uuid4().hex
 def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: Path) -> Settings:
     sandbox = app_sandbox(sandbox_root)
     return make_settings(sandbox=sandbox, auth=auth_settings())
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def server(sandbox_app_settings: Settings) -> AsyncIterator[str]:
-    """NEO on a loopback port; what a failed test left is reaped afterwards."""
-    with live_server(sandbox_app_settings) as url:
-        yield url
-    settings = sandbox_app_settings.sandbox
-    runtime = build_runtime(settings, probe(settings, sandbox_app_settings.data_dir))
-    assert runtime is not None
-    await runtime.reap(set())
-    remove_parents(runtime)
 
 
 async def audit_rows(database_url: str, sandbox_id: str, action: str) -> list[dict[str, Any]]:

@@ -10,25 +10,21 @@ shows up in an answer to anyone else, and is unchanged at the end.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import jwt
 import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neo.sandbox.lifecycle import build_runtime
-from neo.sandbox.runtimes.probe import probe
 from neo.settings import Settings
 from tests.conftest import DEMO_ANON_KEY, DEMO_JWT_SECRET
-from tests.sandbox.conftest import app_sandbox, remove_parents
-from tests.support.servers import live_server
+from tests.sandbox.conftest import app_sandbox
+from tests.support import fuzz
 
 API = "/sandbox/v1"
 SECRET = "the victim's secret 7f3a"
@@ -54,20 +50,7 @@ FIELDS = ["command", "cwd", "timeout", "env", "name", "labels", "cpus", "memory_
           "destination", "overwrite", "path", "parents", "id", "background", "cols", "rows",
           "image", "snapshot", "allow", "mode"]  # fmt: skip
 COMMANDS = ["true", "ls", "cat secret.txt", "echo hi > f.txt", "exit 3", "sleep 0.1", "\x00"]
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-scalars = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | text
-    | st.sampled_from(PATHS + COMMANDS)
-)  # fmt: skip
-values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
-    max_leaves=5,
-)
-bodies = st.one_of(
-    st.dictionaries(st.sampled_from(FIELDS), values, max_size=5).map(json.dumps),
-    values.map(json.dumps),
-).map(str.encode) | st.binary(max_size=24)
+bodies = fuzz.bodies(FIELDS, PATHS + COMMANDS)
 
 
 def token(sub: str) -> str:
@@ -89,23 +72,10 @@ def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: P
     return make_settings(sandbox=app_sandbox(sandbox_root, max_per_owner=3, max_upload_mb=1))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def server(sandbox_app_settings: Settings) -> AsyncIterator[str]:
-    """NEO on a loopback port; what the fuzzing made is reaped afterwards."""
-    with live_server(sandbox_app_settings) as url:
-        yield url
-    settings = sandbox_app_settings.sandbox
-    runtime = build_runtime(settings, probe(settings, sandbox_app_settings.data_dir))
-    assert runtime is not None
-    await runtime.reap(set())
-    remove_parents(runtime)
-
-
 @pytest.fixture(scope="module")
 def boxes(server: str) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
     """A client, and the victim's and the attacker's sandboxes (the victim's holds a file)."""
-    fresh = httpx.Limits(max_keepalive_connections=0)  # each example on its own connection
-    with httpx.Client(base_url=server + API, timeout=60, limits=fresh) as http:
+    with httpx.Client(base_url=server + API, timeout=60, limits=fuzz.FRESH) as http:
         ids = {}
         for name, sub in (("victim", VICTIM), ("attacker", ATTACKER)):
             made = http.post("/sandboxes", json={}, headers=as_user(sub))
@@ -122,7 +92,7 @@ def boxes(server: str) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
     route=st.sampled_from(ROUTES),
     target=st.sampled_from(["victim", "attacker", "attacker", "made-up", "%00", "x" * 300]),
     filler=st.sampled_from(["x", str(uuid.uuid4()), "8080", "0", "99999", "-1", "%00"]),
-    path=st.sampled_from(PATHS) | text,
+    path=st.sampled_from(PATHS) | fuzz.TEXT,
     body=bodies,
     caller=st.sampled_from(["attacker", "attacker", "anon", "forged"]),
 )

@@ -17,12 +17,9 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from neo.sandbox.lifecycle import build_runtime
-from neo.sandbox.runtimes.probe import probe
 from neo.settings import Settings
 from tests.conftest import DEMO_ANON_KEY, DEMO_SERVICE_KEY
-from tests.sandbox.conftest import app_sandbox, remove_parents, wait_for_port
-from tests.support.servers import live_server
+from tests.sandbox.conftest import app_sandbox, wait_for_port
 
 SERVICE = {"apikey": DEMO_SERVICE_KEY, "authorization": f"Bearer {DEMO_SERVICE_KEY}"}
 
@@ -32,19 +29,6 @@ def sandbox_app_settings(make_settings: Callable[..., Settings], sandbox_root: P
     """Sandboxes on the local runtime that may serve ports (for the preview)."""
     sandbox = app_sandbox(sandbox_root, loopback_ports=True)
     return make_settings(sandbox=sandbox)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def server(sandbox_app_settings: Settings) -> AsyncIterator[str]:
-    """NEO on a loopback port, sandboxes on the local runtime; whatever a failed test left
-    (the server only stops sandboxes at exit) is reaped afterwards."""
-    with live_server(sandbox_app_settings) as url:
-        yield url
-    settings = sandbox_app_settings.sandbox
-    runtime = build_runtime(settings, probe(settings, sandbox_app_settings.data_dir))
-    assert runtime is not None
-    await runtime.reap(set())
-    remove_parents(runtime)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

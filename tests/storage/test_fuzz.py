@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from neo.settings import Settings
 from tests.conftest import DEMO_ANON_KEY, DEMO_SERVICE_KEY
 from tests.storage.conftest import user_token
+from tests.support import fuzz
 
 ALICE, BOB = str(uuid.uuid4()), str(uuid.uuid4())
 SECRET_BYTES = b"bob's secret bytes"
@@ -78,12 +79,8 @@ HEADERS = {
                                         "bucketName !!!", "x", ""]),
     "Tus-Resumable": st.sampled_from(["1.0.0", "0.2", ""]),
 }  # fmt: skip
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64) | st.floats() | text,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
-    max_leaves=6,
-)
+text = fuzz.TEXT
+json_values = fuzz.json_values([])
 shaped = st.fixed_dictionaries(
     {},
     optional={
@@ -122,8 +119,7 @@ FORGED = [
 
 @pytest.fixture(scope="module")
 def http(server_url: str, policies: None) -> Iterator[httpx.Client]:
-    fresh = httpx.Limits(max_keepalive_connections=0)  # each example on its own connection
-    with httpx.Client(base_url=server_url + "/storage/v1", timeout=30, limits=fresh) as client:
+    with httpx.Client(base_url=server_url + "/storage/v1", timeout=30, limits=fuzz.FRESH) as client:
         service = {"Authorization": f"Bearer {DEMO_SERVICE_KEY}", "apikey": DEMO_SERVICE_KEY}
         for name, public in (("private", False), ("open", True), ("shared", False)):
             res = client.post("/bucket", json={"name": name, "public": public}, headers=service)

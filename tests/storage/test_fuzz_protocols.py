@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from neo.settings import Settings
 from tests.conftest import DEMO_SERVICE_KEY
 from tests.storage.protocols import KEYS, signed, tus_metadata
+from tests.support import fuzz
 from tests.support.servers import live_server
 
 KEPT = b"bytes nobody may change"
@@ -95,8 +96,7 @@ def base(make_settings: Callable[..., Settings], storage_section: dict[str, Any]
 
 @pytest.fixture(scope="module")
 def http(base: str) -> Iterator[httpx.Client]:
-    fresh = httpx.Limits(max_keepalive_connections=0)  # each example on its own connection
-    with httpx.Client(timeout=30, limits=fresh) as client:
+    with httpx.Client(timeout=30, limits=fuzz.FRESH) as client:
         service = {"Authorization": f"Bearer {DEMO_SERVICE_KEY}"}
         for name in ("fuzz", "kept"):
             res = client.post(f"{base}/storage/v1/bucket", json={"name": name}, headers=service)

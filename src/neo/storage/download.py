@@ -31,7 +31,6 @@ from neo.storage.read_ahead import ReadAhead
 from neo.storage.state import StorageState
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a header value (CR LF would split it)
 
 
 def _last_modified(row: dict[str, Any]) -> datetime:
@@ -82,7 +81,7 @@ def disposition(download: str | None, name: str) -> str | None:
     if download is None:
         return None
     filename = download or name.rsplit("/", 1)[-1]
-    ascii_name = _CONTROL.sub("", filename.encode("ascii", "replace").decode().replace('"', ""))
+    ascii_name = header_text(filename.encode("ascii", "replace").decode().replace('"', ""), "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
